@@ -1,0 +1,341 @@
+//! Strict JSON for signed bodies (rules 21–22, 25) and the JS-compatible rebuild of the default
+//! app payload (rule 22).
+//!
+//! Strict means: UTF-8, exactly one JSON value, an object at the top, and no duplicate keys at
+//! any depth (compared after unescaping). `serde_json::Value` silently keeps the last duplicate,
+//! so the readers here are hand-written visitors; they borrow strings from the body where
+//! serde_json allows it (no escapes) and rely on serde_json's recursion limit, so deep nesting
+//! is an error, never a stack overflow.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::Rejection;
+
+/// Objects with more keys than this switch from a linear scan to a hash set, so that duplicate
+/// detection stays linear on hostile bodies.
+const LINEAR_KEY_SCAN_LIMIT: usize = 16;
+
+/// A role from `stripe_roles`; `id` is optional in Stripe's RoleDefinition. `name` and `type`
+/// are read (and checked for duplicate keys) but not kept: comparisons use `id` (rule 25).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role<'a> {
+    /// The role id (`admin`, `developer`, a custom role id, …), when present.
+    pub id: Option<Cow<'a, str>>,
+}
+
+/// The fields of an app request body the gateway reads. Other fields are checked for strictness
+/// and otherwise left alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppBody<'a> {
+    /// `user_id` (a string, possibly empty).
+    pub user_id: Cow<'a, str>,
+    /// `account_id` (a string, possibly empty).
+    pub account_id: Cow<'a, str>,
+    /// `stripe_roles` when the key is present (`Some(vec![])` for an empty array).
+    pub roles: Option<Vec<Role<'a>>>,
+}
+
+/// Body must be UTF-8, one JSON value that is an object, NO duplicate keys at ANY depth (compared
+/// after unescaping), `user_id` and `account_id` strings, `stripe_roles` (optional) an array of
+/// objects whose `id` (optional) is a string. Anything else → `Err(Rejection::MalformedBody)`.
+pub fn parse_app_body(body: &[u8]) -> Result<AppBody<'_>, Rejection> {
+    parse_strict(body, ObjectSeed(AppBodyVisitor))
+}
+
+/// Exactly JS `JSON.stringify({user_id, account_id})`: `{"user_id":"…","account_id":"…"}` with
+/// JS escaping (only `"`, `\` and U+0000–U+001F escaped; `\b \t \n \f \r` short forms, other
+/// controls `\u00xx` lowercase; `/`, U+2028/2029 and non-ASCII raw).
+pub fn default_payload(user_id: &str, account_id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(32 + user_id.len() + account_id.len());
+    out.extend_from_slice(br#"{"user_id":"#);
+    push_js_string(&mut out, user_id);
+    out.extend_from_slice(br#","account_id":"#);
+    push_js_string(&mut out, account_id);
+    out.push(b'}');
+    out
+}
+
+/// Runs `seed` over `body` as one strict JSON document: UTF-8 first, then the value, then
+/// nothing but whitespace. Every failure is `MalformedBody`.
+pub(crate) fn parse_strict<'de, S>(body: &'de [u8], seed: S) -> Result<S::Value, Rejection>
+where
+    S: DeserializeSeed<'de>,
+{
+    let text = std::str::from_utf8(body).map_err(|_| Rejection::MalformedBody)?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value = seed
+        .deserialize(&mut deserializer)
+        .map_err(|_| Rejection::MalformedBody)?;
+    deserializer.end().map_err(|_| Rejection::MalformedBody)?;
+    Ok(value)
+}
+
+/// Requires a JSON object and hands it to the wrapped visitor.
+pub(crate) struct ObjectSeed<V>(pub(crate) V);
+
+impl<'de, V: Visitor<'de>> DeserializeSeed<'de> for ObjectSeed<V> {
+    type Value = V::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<V::Value, D::Error> {
+        deserializer.deserialize_map(self.0)
+    }
+}
+
+/// A JSON string, borrowed when it has no escapes. Also used for object keys.
+pub(crate) struct StrSeed;
+
+impl<'de> DeserializeSeed<'de> for StrSeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(StrSeed)
+    }
+}
+
+impl<'de> Visitor<'de> for StrSeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(text))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(text.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(text))
+    }
+}
+
+/// Any JSON value, discarded, but still held to the no-duplicate-keys rule at every depth.
+pub(crate) struct StrictValue;
+
+impl<'de> DeserializeSeed<'de> for StrictValue {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(StrictValue)
+    }
+}
+
+impl<'de> Visitor<'de> for StrictValue {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(StrictValue)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut keys = KeySet::new();
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            keys.insert_new(key)?;
+            map.next_value_seed(StrictValue)?;
+        }
+        Ok(())
+    }
+}
+
+/// The keys seen so far in one object.
+pub(crate) enum KeySet<'de> {
+    Few(Vec<Cow<'de, str>>),
+    Many(HashSet<Cow<'de, str>>),
+}
+
+impl<'de> KeySet<'de> {
+    pub(crate) fn new() -> Self {
+        KeySet::Few(Vec::new())
+    }
+
+    /// Records `key`; a key already seen (after unescaping) is an error.
+    pub(crate) fn insert_new<E: de::Error>(&mut self, key: Cow<'de, str>) -> Result<(), E> {
+        let fresh = match self {
+            KeySet::Few(keys) if keys.contains(&key) => false,
+            KeySet::Few(keys) if keys.len() < LINEAR_KEY_SCAN_LIMIT => {
+                keys.push(key);
+                true
+            }
+            KeySet::Few(keys) => {
+                let mut set: HashSet<Cow<'de, str>> = keys.drain(..).collect();
+                set.insert(key);
+                *self = KeySet::Many(set);
+                true
+            }
+            KeySet::Many(set) => set.insert(key),
+        };
+        if fresh {
+            Ok(())
+        } else {
+            Err(E::custom("duplicate key"))
+        }
+    }
+}
+
+struct AppBodyVisitor;
+
+impl<'de> Visitor<'de> for AppBodyVisitor {
+    type Value = AppBody<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object with string user_id and account_id")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = KeySet::new();
+        let (mut user_id, mut account_id, mut roles) = (None, None, None);
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            let field = AppField::of(&key);
+            keys.insert_new(key)?;
+            match field {
+                AppField::UserId => user_id = Some(map.next_value_seed(StrSeed)?),
+                AppField::AccountId => account_id = Some(map.next_value_seed(StrSeed)?),
+                AppField::Roles => roles = Some(map.next_value_seed(RolesSeed)?),
+                AppField::Other => map.next_value_seed(StrictValue)?,
+            }
+        }
+        Ok(AppBody {
+            user_id: user_id.ok_or_else(|| de::Error::missing_field("user_id"))?,
+            account_id: account_id.ok_or_else(|| de::Error::missing_field("account_id"))?,
+            roles,
+        })
+    }
+}
+
+/// The app body keys the gateway reads.
+enum AppField {
+    UserId,
+    AccountId,
+    Roles,
+    Other,
+}
+
+impl AppField {
+    fn of(key: &str) -> Self {
+        match key {
+            "user_id" => AppField::UserId,
+            "account_id" => AppField::AccountId,
+            "stripe_roles" => AppField::Roles,
+            _ => AppField::Other,
+        }
+    }
+}
+
+struct RolesSeed;
+
+impl<'de> DeserializeSeed<'de> for RolesSeed {
+    type Value = Vec<Role<'de>>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(RolesSeed)
+    }
+}
+
+impl<'de> Visitor<'de> for RolesSeed {
+    type Value = Vec<Role<'de>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of role objects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut roles = Vec::new();
+        while let Some(role) = seq.next_element_seed(ObjectSeed(RoleVisitor))? {
+            roles.push(role);
+        }
+        Ok(roles)
+    }
+}
+
+struct RoleVisitor;
+
+impl<'de> Visitor<'de> for RoleVisitor {
+    type Value = Role<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a role object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut keys = KeySet::new();
+        let mut id = None;
+        while let Some(key) = map.next_key_seed(StrSeed)? {
+            let is_id = key == "id";
+            keys.insert_new(key)?;
+            if is_id {
+                id = Some(map.next_value_seed(StrSeed)?);
+            } else {
+                map.next_value_seed(StrictValue)?;
+            }
+        }
+        Ok(Role { id })
+    }
+}
+
+/// Appends `text` as a JSON string the way JS `JSON.stringify` writes it.
+fn push_js_string(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    // Byte-wise is sound: every byte of a multi-byte UTF-8 sequence is ≥ 0x80, so only ASCII
+    // bytes can need escaping and everything else is copied unchanged.
+    for &byte in text.as_bytes() {
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0x00..=0x1f => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0x0f)],
+            ]),
+            _ => out.push(byte),
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests;

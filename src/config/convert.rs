@@ -1,0 +1,535 @@
+//! Raw TOML structs → validated domain types. Every rule of SPEC §3 is checked here, once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use http::uri::Scheme;
+use http::{HeaderName, Method, Uri};
+use ipnet::IpNet;
+
+use super::raw::{RawConfig, RawKeyring, RawRoute, RawSecret, RawServer, RawUpstream};
+use super::*;
+use crate::auth::{AppMode, KeyringKind};
+use crate::secret::Secret;
+
+/// Names the file being converted so every error can say where it comes from.
+pub(super) struct Ctx<'a> {
+    pub(super) file: &'a Path,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    warnings: Vec<String>,
+}
+
+impl Ctx<'_> {
+    pub(super) fn err(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.to_path_buf(),
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(super) fn duration(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let Some(text) = value else {
+            return Ok(default);
+        };
+        humantime::parse_duration(text.trim()).map_err(|err| {
+            self.err(
+                key,
+                format!("{text:?} is not a duration such as \"300s\" or \"2m\" ({err})"),
+            )
+        })
+    }
+
+    pub(super) fn positive_duration(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let duration = self.duration(key, value, default)?;
+        if duration.is_zero() {
+            return Err(self.err(key, "must be greater than zero"));
+        }
+        Ok(duration)
+    }
+
+    fn socket_addr(
+        &self,
+        key: &str,
+        value: Option<&str>,
+        default: &str,
+    ) -> Result<SocketAddr, ConfigError> {
+        let text = value.unwrap_or(default);
+        text.parse().map_err(|_| {
+            self.err(
+                key,
+                format!("{text:?} is not an address such as \"0.0.0.0:8080\""),
+            )
+        })
+    }
+}
+
+/// Converts the parsed file; `path` is only used for error messages and relative secret files.
+pub(super) fn convert(
+    raw: RawConfig,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut ctx = Ctx {
+        file: path,
+        env,
+        warnings: Vec::new(),
+    };
+    let server = server(&ctx, &raw.server)?;
+    let admin = AdminConfig {
+        listen: ctx.socket_addr(
+            "admin.listen",
+            raw.admin.listen.as_deref(),
+            "127.0.0.1:9090",
+        )?,
+    };
+    let upstream = upstream(&ctx, &raw.upstream)?;
+    let identity = identity(&ctx, raw.identity.header_prefix.as_deref())?;
+    let tolerance = ctx.duration(
+        "signature.tolerance",
+        raw.signature.tolerance.as_deref(),
+        Duration::from_secs(300),
+    )?;
+    if tolerance.as_secs() == 0 {
+        return Err(ctx.err(
+            "signature.tolerance",
+            "must be at least 1s (a tolerance of 0 would disable the recency check)",
+        ));
+    }
+    let log = log(&ctx, &raw.log)?;
+    let reload = ReloadConfig {
+        poll_interval: ctx.duration(
+            "reload.poll_interval",
+            raw.reload.poll_interval.as_deref(),
+            Duration::from_secs(30),
+        )?,
+        watch: raw.reload.watch.unwrap_or(true),
+    };
+    let mut keyrings = BTreeMap::new();
+    for (name, keyring) in raw.keyrings {
+        let converted = self::keyring(&mut ctx, &name, keyring)?;
+        keyrings.insert(name, converted);
+    }
+    let routes = routes(&ctx, raw.routes, &keyrings)?;
+    if routes.is_empty() {
+        ctx.warnings
+            .push("no [[routes]]: every request will be answered 404".into());
+    }
+    Ok(Config {
+        path: path.to_path_buf(),
+        server,
+        admin,
+        upstream,
+        identity,
+        tolerance_secs: i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX),
+        log,
+        reload,
+        keyrings,
+        routes,
+        warnings: ctx.warnings,
+    })
+}
+
+fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
+    let max_body_bytes = bounded(
+        ctx,
+        "server.max_body_bytes",
+        raw.max_body_bytes,
+        1 << 20,
+        1 << 30,
+    )?;
+    let max_header_bytes = bounded(
+        ctx,
+        "server.max_header_bytes",
+        raw.max_header_bytes,
+        64 << 10,
+        1 << 20,
+    )?;
+    if max_header_bytes < 8192 {
+        return Err(ctx.err("server.max_header_bytes", "must be at least 8192"));
+    }
+    let mut trusted_proxies = Vec::new();
+    for (index, text) in raw.trusted_proxies.iter().flatten().enumerate() {
+        let key = format!("server.trusted_proxies[{index}]");
+        let net = text
+            .parse::<IpNet>()
+            .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+            .map_err(|_| {
+                ctx.err(
+                    key,
+                    format!("{text:?} is not an IP address or CIDR such as \"10.0.0.0/8\""),
+                )
+            })?;
+        trusted_proxies.push(net);
+    }
+    Ok(ServerConfig {
+        listen: ctx.socket_addr("server.listen", raw.listen.as_deref(), "0.0.0.0:8080")?,
+        max_body_bytes,
+        max_header_bytes,
+        header_read_timeout: ctx.positive_duration(
+            "server.header_read_timeout",
+            raw.header_read_timeout.as_deref(),
+            Duration::from_secs(10),
+        )?,
+        body_read_timeout: ctx.positive_duration(
+            "server.body_read_timeout",
+            raw.body_read_timeout.as_deref(),
+            Duration::from_secs(10),
+        )?,
+        idle_timeout: ctx.positive_duration(
+            "server.idle_timeout",
+            raw.idle_timeout.as_deref(),
+            Duration::from_secs(60),
+        )?,
+        trusted_proxies,
+        shutdown_delay: ctx.duration(
+            "server.shutdown_delay",
+            raw.shutdown_delay.as_deref(),
+            Duration::from_secs(5),
+        )?,
+        shutdown_grace: ctx.duration(
+            "server.shutdown_grace",
+            raw.shutdown_grace.as_deref(),
+            Duration::from_secs(30),
+        )?,
+        max_in_flight: bounded(
+            ctx,
+            "server.max_in_flight",
+            raw.max_in_flight,
+            10_000,
+            10_000_000,
+        )?,
+    })
+}
+
+fn bounded(
+    ctx: &Ctx<'_>,
+    key: &str,
+    value: Option<u64>,
+    default: usize,
+    max: u64,
+) -> Result<usize, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(0) => Err(ctx.err(key, "must be greater than zero")),
+        Some(n) if n > max => Err(ctx.err(key, format!("{n} is above the limit of {max}"))),
+        Some(n) => usize::try_from(n).map_err(|_| ctx.err(key, "too large for this platform")),
+    }
+}
+
+fn upstream(ctx: &Ctx<'_>, raw: &RawUpstream) -> Result<UpstreamConfig, ConfigError> {
+    Ok(UpstreamConfig {
+        target: upstream_target(ctx, "upstream.url", &raw.url)?,
+        connect_timeout: ctx.positive_duration(
+            "upstream.connect_timeout",
+            raw.connect_timeout.as_deref(),
+            Duration::from_secs(2),
+        )?,
+        timeout: ctx.positive_duration(
+            "upstream.timeout",
+            raw.timeout.as_deref(),
+            Duration::from_secs(30),
+        )?,
+        webhook_timeout: ctx.positive_duration(
+            "upstream.webhook_timeout",
+            raw.webhook_timeout.as_deref(),
+            Duration::from_secs(8),
+        )?,
+        pool_idle_timeout: ctx.positive_duration(
+            "upstream.pool_idle_timeout",
+            raw.pool_idle_timeout.as_deref(),
+            Duration::from_secs(90),
+        )?,
+        pool_max_idle_per_host: bounded(
+            ctx,
+            "upstream.pool_max_idle_per_host",
+            raw.pool_max_idle_per_host,
+            256,
+            65_536,
+        )?,
+    })
+}
+
+pub(super) fn upstream_target(
+    ctx: &Ctx<'_>,
+    key: &str,
+    text: &str,
+) -> Result<UpstreamTarget, ConfigError> {
+    if text == "builtin:echo" {
+        return Ok(UpstreamTarget::Echo);
+    }
+    let bad = |why: &str| ctx.err(key, format!("{text:?} {why}"));
+    let uri: Uri = text
+        .parse()
+        .map_err(|_| bad("is not a URL such as \"http://127.0.0.1:3000\" or builtin:echo"))?;
+    let scheme = uri
+        .scheme()
+        .cloned()
+        .ok_or_else(|| bad("needs a scheme (http://)"))?;
+    if scheme != Scheme::HTTP {
+        return Err(bad("uses a scheme this build cannot forward to: only http:// and builtin:echo are supported"));
+    }
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| bad("needs a host"))?;
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(bad(
+            "must not have a path or query: requests keep their own path",
+        ));
+    }
+    if authority.as_str().contains('@') {
+        return Err(bad("must not carry credentials"));
+    }
+    Ok(UpstreamTarget::Http { scheme, authority })
+}
+
+fn identity(ctx: &Ctx<'_>, prefix: Option<&str>) -> Result<IdentityConfig, ConfigError> {
+    let prefix = prefix.unwrap_or("X-Stripe-App-");
+    let key = "identity.header_prefix";
+    if HeaderName::from_bytes(prefix.as_bytes()).is_err() {
+        return Err(ctx.err(key, format!("{prefix:?} is not a valid header name prefix")));
+    }
+    if !prefix.ends_with('-') || prefix.len() < 4 {
+        return Err(ctx.err(
+            key,
+            format!("{prefix:?} must end with '-' and have at least 3 characters before it"),
+        ));
+    }
+    let lower = prefix.to_ascii_lowercase().replace('_', "-");
+    for reserved in [
+        "x-forwarded-",
+        "x-request-id",
+        "stripe-signature",
+        "content-",
+        "host",
+    ] {
+        if reserved.starts_with(&lower) || lower.starts_with(reserved) {
+            return Err(ctx.err(
+                key,
+                format!("{prefix:?} would strip or shadow the {reserved} headers"),
+            ));
+        }
+    }
+    Ok(IdentityConfig {
+        header_prefix: prefix.to_string(),
+    })
+}
+
+fn log(ctx: &Ctx<'_>, raw: &super::raw::RawLog) -> Result<LogConfig, ConfigError> {
+    let format = match raw.format.as_deref().unwrap_or("text") {
+        "json" => LogFormat::Json,
+        "text" => LogFormat::Text,
+        other => {
+            return Err(ctx.err(
+                "log.format",
+                format!("{other:?} is not one of \"json\", \"text\""),
+            ))
+        }
+    };
+    let level = raw.level.clone().unwrap_or_else(|| "info".into());
+    if tracing_subscriber::EnvFilter::try_new(&level).is_err() {
+        return Err(ctx.err(
+            "log.level",
+            format!(
+                "{level:?} is not a level such as \"info\" or a filter such as \"info,hyper=warn\""
+            ),
+        ));
+    }
+    Ok(LogConfig { format, level })
+}
+
+fn keyring(ctx: &mut Ctx<'_>, name: &str, raw: RawKeyring) -> Result<KeyringConfig, ConfigError> {
+    let base = format!("keyrings.{name}");
+    if !is_label(name) {
+        return Err(ctx.err(
+            &base,
+            "keyring names may only use letters, digits, '_', '-' and '.'",
+        ));
+    }
+    let kind = match raw.kind.as_str() {
+        "app" => KeyringKind::App,
+        "webhook" => KeyringKind::Webhook,
+        other => {
+            return Err(ctx.err(
+                format!("{base}.kind"),
+                format!("{other:?} is not one of \"app\", \"webhook\""),
+            ))
+        }
+    };
+    if raw.secrets.is_empty() {
+        return Err(ctx.err(
+            format!("{base}.secrets"),
+            "a keyring needs at least one secret",
+        ));
+    }
+    let mut ids = HashSet::new();
+    let mut secrets = Vec::with_capacity(raw.secrets.len());
+    for (index, secret) in raw.secrets.into_iter().enumerate() {
+        let key = format!("{base}.secrets[{index}]");
+        if !is_label(&secret.id) {
+            return Err(ctx.err(
+                format!("{key}.id"),
+                "secret ids may only use letters, digits, '_', '-' and '.'",
+            ));
+        }
+        if !ids.insert(secret.id.clone()) {
+            return Err(ctx.err(
+                format!("{key}.id"),
+                format!("duplicate secret id {:?}", secret.id),
+            ));
+        }
+        secrets.push(self::secret(ctx, &key, kind, secret)?);
+    }
+    Ok(KeyringConfig { kind, secrets })
+}
+
+fn secret(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    kind: KeyringKind,
+    raw: RawSecret,
+) -> Result<SecretConfig, ConfigError> {
+    let (value, source) = match (raw.file, raw.env, raw.value) {
+        (Some(file), None, None) => {
+            let path = PathBuf::from(&file);
+            let text = std::fs::read_to_string(&path).map_err(|err| ConfigError {
+                file: path.clone(),
+                key: format!("{key}.file"),
+                reason: format!("cannot read secret file: {err}"),
+            })?;
+            (text, SecretSource::File(path))
+        }
+        (None, Some(name), None) => {
+            let text = (ctx.env)(&name).ok_or_else(|| {
+                ctx.err(
+                    format!("{key}.env"),
+                    format!("environment variable {name} is not set"),
+                )
+            })?;
+            (text, SecretSource::Env(name))
+        }
+        (None, None, Some(value)) => (value, SecretSource::Inline),
+        _ => return Err(ctx.err(key, "set exactly one of file, env, value")),
+    };
+    // Files and variables usually end with a newline; the secret itself never has one at its ends.
+    let value = value.trim_matches(|c: char| c.is_ascii_whitespace());
+    let where_ = match &source {
+        SecretSource::File(path) => format!("{key} (from {})", path.display()),
+        _ => key.to_string(),
+    };
+    if value.is_empty() {
+        return Err(ctx.err(key, format!("secret of {where_} is empty")));
+    }
+    if !value.starts_with(kind.prefix()) {
+        return Err(ctx.err(
+            key,
+            format!(
+                "secret of {where_} must start with {} for a {} keyring",
+                kind.prefix(),
+                kind.as_str()
+            ),
+        ));
+    }
+    if value.chars().any(char::is_whitespace) {
+        ctx.warnings.push(format!(
+            "{where_}: secret contains whitespace, which usually means a copy-paste error"
+        ));
+    }
+    let not_after = match raw.not_after {
+        None => None,
+        Some(text) => Some(unix_seconds(&text).ok_or_else(|| {
+            ctx.err(
+                format!("{key}.not_after"),
+                format!("{text:?} is not an RFC 3339 UTC time such as \"2026-11-23T10:00:00Z\""),
+            )
+        })?),
+    };
+    Ok(SecretConfig {
+        id: raw.id,
+        value: Secret::new(value),
+        not_after,
+        source,
+    })
+}
+
+fn unix_seconds(text: &str) -> Option<i64> {
+    let time = humantime::parse_rfc3339(text.trim()).ok()?;
+    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(secs).ok()
+}
+
+/// Bounded label values: route ids, keyring names and secret ids end up in metric labels.
+pub(super) fn is_label(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+fn routes(
+    ctx: &Ctx<'_>,
+    raw: Vec<RawRoute>,
+    keyrings: &BTreeMap<String, KeyringConfig>,
+) -> Result<Vec<RouteConfig>, ConfigError> {
+    let mut ids = HashSet::new();
+    let mut paths = HashSet::new();
+    let mut routes = Vec::with_capacity(raw.len());
+    for (index, route) in raw.into_iter().enumerate() {
+        let base = format!("routes[{index}]");
+        if !is_label(&route.id) {
+            return Err(ctx.err(
+                format!("{base}.id"),
+                "route ids may only use letters, digits, '_', '-' and '.' (at most 64)",
+            ));
+        }
+        if !ids.insert(route.id.clone()) {
+            return Err(ctx.err(
+                format!("{base}.id"),
+                format!("duplicate route id {:?}", route.id),
+            ));
+        }
+        let converted = super::route::route(ctx, &base, route, keyrings)?;
+        if !paths.insert(converted.path.clone()) {
+            let shown = match &converted.path {
+                PathMatch::Exact(p) => format!("path {p:?}"),
+                PathMatch::Prefix(p) => format!("path_prefix {p:?}"),
+            };
+            return Err(ctx.err(
+                &base,
+                format!("duplicate {shown}: another route already matches it"),
+            ));
+        }
+        routes.push(converted);
+    }
+    Ok(routes)
+}
+
+pub(super) fn parse_method(text: &str) -> Option<Method> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Method::from_bytes(text.as_bytes()).ok()
+}
+
+pub(super) fn parse_app_mode(text: &str) -> Option<AppMode> {
+    match text {
+        "raw_body" => Some(AppMode::RawBody),
+        "default" => Some(AppMode::Default),
+        "raw_body_or_default" => Some(AppMode::RawBodyOrDefault),
+        _ => None,
+    }
+}

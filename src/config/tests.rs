@@ -1,0 +1,239 @@
+use std::path::Path;
+
+use super::*;
+
+const APP_SECRET: &str = "absec_test_0123456789abcdef";
+const WEBHOOK_SECRET: &str = "whsec_test_0123456789abcdef";
+
+fn base() -> String {
+    format!(
+        r#"
+[upstream]
+url = "http://127.0.0.1:3000"
+
+[keyrings.app]
+kind = "app"
+secrets = [{{ id = "current", value = "{APP_SECRET}" }}]
+
+[keyrings.hooks]
+kind = "webhook"
+secrets = [{{ id = "live", value = "{WEBHOOK_SECRET}" }}]
+
+[[routes]]
+id = "ui"
+path_prefix = "/api/"
+methods = ["POST"]
+auth = "app"
+keyring = "app"
+cors = true
+"#
+    )
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(Path::new("test.toml"), text, &|name| {
+        (name == "PREVIOUS").then(|| format!("{APP_SECRET}_old\n"))
+    })
+}
+
+fn error(text: &str) -> ConfigError {
+    parse(text).expect_err("config should be rejected")
+}
+
+#[test]
+fn a_minimal_config_gets_the_documented_defaults() {
+    let config = parse(&base()).expect("valid");
+    assert_eq!(config.server.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(config.admin.listen.to_string(), "127.0.0.1:9090");
+    assert_eq!(config.server.max_body_bytes, 1 << 20);
+    assert_eq!(config.tolerance_secs, 300);
+    assert_eq!(config.identity.header_prefix, "X-Stripe-App-");
+    let RouteAuth::App(app) = &config.routes[0].auth else {
+        panic!("app route")
+    };
+    assert_eq!(app.mode, AppMode::RawBodyOrDefault);
+    assert!(!app.replay_reject);
+}
+
+#[test]
+fn the_shipped_configs_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in ["config/gateway.toml", "config/example.toml"] {
+        let path = root.join(name);
+        let text = std::fs::read_to_string(&path).expect("shipped config");
+        // Secrets named by file are relative to the project root, as when run from there.
+        let text = text.replace(
+            "file = \"config/",
+            &format!("file = \"{}/config/", root.display()),
+        );
+        let env = |name: &str| {
+            name.starts_with("STRIPE_")
+                .then(|| "absec_example_previous".to_string())
+        };
+        Config::from_toml(&path, &text, &env).unwrap_or_else(|err| panic!("{name}: {err}"));
+    }
+}
+
+#[test]
+fn unknown_keys_name_their_path() {
+    let err = error(&base().replace("cors = true", "cors = true\ncolour = \"red\""));
+    assert_eq!(err.key, "routes[0].colour");
+    assert!(err.reason.contains("unknown field"), "{}", err.reason);
+    assert_eq!(err.file, Path::new("test.toml"));
+    let err = error(&format!("{}\n[server]\nlisten_on = \"x\"\n", base()));
+    assert!(err.reason.contains("listen_on"), "{err}");
+}
+
+#[test]
+fn bad_durations_are_rejected() {
+    let err = error(&format!(
+        "{}\n[signature]\ntolerance = \"five minutes\"\n",
+        base()
+    ));
+    assert_eq!(err.key, "signature.tolerance");
+    let err = error(&format!("{}\n[signature]\ntolerance = \"0s\"\n", base()));
+    assert_eq!(err.key, "signature.tolerance");
+    let err = error(&base().replace(
+        "url = \"http://127.0.0.1:3000\"",
+        "url = \"http://127.0.0.1:3000\"\ntimeout = \"0s\"",
+    ));
+    assert_eq!(err.key, "upstream.timeout");
+}
+
+#[test]
+fn missing_keyrings_and_wrong_kinds_are_rejected() {
+    let err = error(&base().replace("keyring = \"app\"", "keyring = \"nope\""));
+    assert_eq!(err.key, "routes[0].keyring");
+    let err = error(&base().replace("keyring = \"app\"", "keyring = \"hooks\""));
+    assert!(err.reason.contains("whsec_"), "{err}");
+}
+
+#[test]
+fn secrets_are_checked_and_never_quoted() {
+    let err = error(&base().replace(APP_SECRET, "whsec_wrong_family"));
+    assert_eq!(err.key, "keyrings.app.secrets[0]");
+    assert!(err.reason.contains("absec_"));
+    assert!(!err.to_string().contains("wrong_family"), "{err}");
+    let err = error(&base().replace(APP_SECRET, "   "));
+    assert!(err.reason.contains("empty"), "{err}");
+    let err = error(&base().replace(
+        &format!("value = \"{APP_SECRET}\""),
+        "env = \"UNSET_VARIABLE\"",
+    ));
+    assert_eq!(err.key, "keyrings.app.secrets[0].env");
+    let err = error(&base().replace(
+        &format!("value = \"{APP_SECRET}\""),
+        "file = \"/nonexistent/secret\"",
+    ));
+    assert_eq!(err.file, Path::new("/nonexistent/secret"));
+}
+
+#[test]
+fn env_secrets_are_trimmed_and_not_after_parsed() {
+    let text = base().replace(
+        &format!("{{ id = \"current\", value = \"{APP_SECRET}\" }}"),
+        &format!("{{ id = \"current\", value = \"{APP_SECRET}\" }}, {{ id = \"previous\", env = \"PREVIOUS\", not_after = \"2026-11-23T10:00:00Z\" }}"),
+    );
+    let config = parse(&text).expect("valid");
+    let secrets = &config.keyrings["app"].secrets;
+    assert_eq!(secrets[1].value.expose(), format!("{APP_SECRET}_old"));
+    assert_eq!(secrets[1].not_after, Some(1_795_428_000));
+    let err = error(&text.replace("2026-11-23T10:00:00Z", "tomorrow"));
+    assert_eq!(err.key, "keyrings.app.secrets[1].not_after");
+}
+
+#[test]
+fn route_rules() {
+    let err = error(&format!(
+        "{}\n[[routes]]\nid = \"ui\"\npath = \"/x\"\nauth = \"none\"\n",
+        base()
+    ));
+    assert!(err.reason.contains("duplicate route id"), "{err}");
+    let err = error(&format!(
+        "{}\n[[routes]]\nid = \"again\"\npath_prefix = \"/api/\"\nauth = \"none\"\n",
+        base()
+    ));
+    assert!(err.reason.contains("duplicate path_prefix"), "{err}");
+    let err = error(&format!(
+        "{}\n[[routes]]\nid = \"open\"\npath = \"/open\"\nauth = \"none\"\ncors = true\n",
+        base()
+    ));
+    assert_eq!(err.key, "routes[1].cors");
+    let err = error(&base().replace(
+        "cors = true",
+        "cors = true\napp_signature = \"default\"\nrequire_roles_any = [\"admin\"]",
+    ));
+    assert_eq!(err.key, "routes[0].app_signature");
+    let ok = parse(&base().replace(
+        "cors = true",
+        "cors = true\napp_signature = \"raw_body_or_default\"\nrequire_roles_any = [\"admin\"]",
+    ));
+    assert!(
+        ok.is_ok(),
+        "roles with raw_body_or_default are allowed (mode B requests are denied)"
+    );
+    let err = error(&base().replace("cors = true", "cors = true\nevents = [\"invoice.paid\"]"));
+    assert_eq!(err.key, "routes[0].events");
+    let err = error(&base().replace("path_prefix = \"/api/\"", "path_prefix = \"/api/../x/\""));
+    assert_eq!(err.key, "routes[0].path_prefix");
+    let err = error(&base().replace("methods = [\"POST\"]", "methods = [\"post\"]"));
+    assert_eq!(err.key, "routes[0].methods[0]");
+}
+
+#[test]
+fn webhook_routes() {
+    let text = format!(
+        "{}\n[[routes]]\nid = \"hooks\"\npath = \"/webhook\"\nauth = \"webhook\"\nkeyring = \"hooks\"\nevents = [\"account.application.*\", \"invoice.paid\"]\nlivemode = \"test\"\ndedupe = true\n",
+        base()
+    );
+    let config = parse(&text).expect("valid");
+    let RouteAuth::Webhook(hook) = &config.routes[1].auth else {
+        panic!("webhook route")
+    };
+    assert!(hook
+        .events
+        .iter()
+        .any(|p| p.matches("account.application.authorized")));
+    assert!(hook.events.iter().any(|p| p.matches("invoice.paid")));
+    assert!(!hook
+        .events
+        .iter()
+        .any(|p| p.matches("invoice.paid.extra") || p.matches("account.applications")));
+    assert_eq!(hook.livemode, LivemodeFilter::Test);
+    assert_eq!(hook.dedupe_window, Duration::from_secs(72 * 3600));
+    let err = error(&text.replace("livemode = \"test\"", "livemode = \"prod\""));
+    assert_eq!(err.key, "routes[1].livemode");
+    let err = error(&text.replace("\"invoice.paid\"]", "\"Invoice Paid\"]"));
+    assert_eq!(err.key, "routes[1].events[1]");
+}
+
+#[test]
+fn upstream_urls() {
+    assert!(matches!(
+        parse(&base().replace("http://127.0.0.1:3000", "builtin:echo"))
+            .expect("echo")
+            .upstream
+            .target,
+        UpstreamTarget::Echo
+    ));
+    let err = error(&base().replace("http://127.0.0.1:3000", "ftp://x"));
+    assert_eq!(err.key, "upstream.url");
+    let err = error(&base().replace("http://127.0.0.1:3000", "http://127.0.0.1:3000/base"));
+    assert!(err.reason.contains("path"), "{err}");
+}
+
+#[test]
+fn identity_prefix_must_not_shadow_forwarding_headers() {
+    let err = error(&format!("{}\n[identity]\nheader_prefix = \"X-\"\n", base()));
+    assert_eq!(err.key, "identity.header_prefix");
+    let err = error(&format!(
+        "{}\n[identity]\nheader_prefix = \"X-Forwarded-\"\n",
+        base()
+    ));
+    assert_eq!(err.key, "identity.header_prefix");
+    assert!(parse(&format!(
+        "{}\n[identity]\nheader_prefix = \"X-Acme-\"\n",
+        base()
+    ))
+    .is_ok());
+}

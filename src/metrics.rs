@@ -1,0 +1,137 @@
+//! Prometheus metrics (SPEC §7): one [`Metrics`] registered into a registry passed in.
+//!
+//! Labels come only from bounded sets: route ids, keyring and secret ids from the config, and
+//! fixed enums. Never a raw path or a client value.
+
+use prometheus::{
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
+
+const PREFIX: &str = "stripe_app_gateway_";
+
+/// Route label for requests that matched no route.
+pub const NO_ROUTE: &str = "_none";
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+const AGE_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+
+/// Every metric of the gateway.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// `requests_total{route,status}`.
+    pub requests: IntCounterVec,
+    /// `request_duration_seconds{route}`.
+    pub request_duration: HistogramVec,
+    /// `auth_decisions_total{route,result,reason}`.
+    pub auth_decisions: IntCounterVec,
+    /// `secret_matches_total{keyring,secret}`.
+    pub secret_matches: IntCounterVec,
+    /// `signature_age_seconds{keyring}`.
+    pub signature_age: HistogramVec,
+    /// `upstream_duration_seconds{route}`.
+    pub upstream_duration: HistogramVec,
+    /// `upstream_errors_total{route,kind}`.
+    pub upstream_errors: IntCounterVec,
+    /// `in_flight_requests`.
+    pub in_flight: IntGauge,
+    /// `config_reloads_total{result}`.
+    pub config_reloads: IntCounterVec,
+    /// `config_last_reload_success`.
+    pub config_last_reload_success: IntGauge,
+    /// `config_last_reload_success_timestamp_seconds`.
+    pub config_last_reload_success_timestamp: Gauge,
+    /// `secret_not_after_timestamp_seconds{keyring,secret}`.
+    pub secret_not_after: GaugeVec,
+    /// `webhook_events_total{route,outcome}`.
+    pub webhook_events: IntCounterVec,
+    /// `build_info{version}`.
+    pub build_info: IntGaugeVec,
+}
+
+fn opts(name: &str, help: &str) -> Opts {
+    Opts::new(format!("{PREFIX}{name}"), help)
+}
+
+fn histogram(
+    name: &str,
+    help: &str,
+    buckets: &[f64],
+    labels: &[&str],
+) -> prometheus::Result<HistogramVec> {
+    HistogramVec::new(
+        HistogramOpts::new(format!("{PREFIX}{name}"), help).buckets(buckets.to_vec()),
+        labels,
+    )
+}
+
+impl Metrics {
+    /// Creates every metric and registers it (and the process collector) into `registry`.
+    pub fn register(registry: &Registry) -> prometheus::Result<Metrics> {
+        let metrics = Metrics {
+            requests: IntCounterVec::new(opts("requests_total", "Requests answered, by route and HTTP status."), &["route", "status"])?,
+            request_duration: histogram("request_duration_seconds", "Time from request head to response head, by route.", LATENCY_BUCKETS, &["route"])?,
+            auth_decisions: IntCounterVec::new(
+                opts("auth_decisions_total", "Authentication and authorization decisions, by route, result (allowed, denied, skipped) and reason."),
+                &["route", "result", "reason"],
+            )?,
+            secret_matches: IntCounterVec::new(opts("secret_matches_total", "Verified signatures, by keyring and the secret id that matched."), &["keyring", "secret"])?,
+            signature_age: histogram("signature_age_seconds", "Age of accepted signature timestamps (future ones count as 0), by keyring.", AGE_BUCKETS, &["keyring"])?,
+            upstream_duration: histogram("upstream_duration_seconds", "Time for the upstream to answer with a response head, by route.", LATENCY_BUCKETS, &["route"])?,
+            upstream_errors: IntCounterVec::new(opts("upstream_errors_total", "Upstream failures, by route and kind (connect, timeout, broken)."), &["route", "kind"])?,
+            in_flight: IntGauge::with_opts(opts("in_flight_requests", "Requests being handled right now."))?,
+            config_reloads: IntCounterVec::new(opts("config_reloads_total", "Configuration reloads, by result (success, failure)."), &["result"])?,
+            config_last_reload_success: IntGauge::with_opts(opts("config_last_reload_success", "1 if the last reload attempt succeeded, else 0."))?,
+            config_last_reload_success_timestamp: Gauge::with_opts(opts(
+                "config_last_reload_success_timestamp_seconds",
+                "Unix time of the last successful configuration load.",
+            ))?,
+            secret_not_after: GaugeVec::new(
+                opts("secret_not_after_timestamp_seconds", "Unix time at which a secret stops verifying (secrets with a not_after only)."),
+                &["keyring", "secret"],
+            )?,
+            webhook_events: IntCounterVec::new(
+                opts("webhook_events_total", "Verified webhook events, by route and outcome (forwarded, filtered, duplicate, failed)."),
+                &["route", "outcome"],
+            )?,
+            build_info: IntGaugeVec::new(opts("build_info", "Always 1; the version label tells the build."), &["version"])?,
+        };
+        registry.register(Box::new(metrics.requests.clone()))?;
+        registry.register(Box::new(metrics.request_duration.clone()))?;
+        registry.register(Box::new(metrics.auth_decisions.clone()))?;
+        registry.register(Box::new(metrics.secret_matches.clone()))?;
+        registry.register(Box::new(metrics.signature_age.clone()))?;
+        registry.register(Box::new(metrics.upstream_duration.clone()))?;
+        registry.register(Box::new(metrics.upstream_errors.clone()))?;
+        registry.register(Box::new(metrics.in_flight.clone()))?;
+        registry.register(Box::new(metrics.config_reloads.clone()))?;
+        registry.register(Box::new(metrics.config_last_reload_success.clone()))?;
+        registry.register(Box::new(
+            metrics.config_last_reload_success_timestamp.clone(),
+        ))?;
+        registry.register(Box::new(metrics.secret_not_after.clone()))?;
+        registry.register(Box::new(metrics.webhook_events.clone()))?;
+        registry.register(Box::new(metrics.build_info.clone()))?;
+        #[cfg(target_os = "linux")]
+        // Standard `process_*` names, as every process dashboard expects them.
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        Ok(metrics)
+    }
+}
+
+/// The exposition text of `registry`.
+pub fn render(registry: &Registry) -> String {
+    use prometheus::Encoder;
+    let mut buffer = Vec::new();
+    // The text encoder only fails on a write error, and a Vec never fails to grow.
+    let _ = prometheus::TextEncoder::new().encode(&registry.gather(), &mut buffer);
+    String::from_utf8(buffer).unwrap_or_default()
+}

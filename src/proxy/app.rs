@@ -1,0 +1,185 @@
+//! Phases 3–6 of `auth = "app"` routes: body, signature (raw body or rebuilt default payload),
+//! replay, roles, identity headers.
+
+use std::sync::Arc;
+
+use http::header::HeaderValue;
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use super::body::GatewayBody;
+use super::headers::{self, Peer};
+use super::record::Record;
+use super::{forward, set_header, Gateway};
+use crate::auth::{signature, verify_app, AppIdentity, Keyring, Rejection, SignatureHeader};
+use crate::config::AppPolicy;
+use crate::error::GatewayError;
+use crate::snapshot::{Route, Snapshot};
+use crate::store::Held;
+
+/// The resolved auth settings of one app route.
+pub(super) struct AppTarget<'a> {
+    pub keyring_id: &'a Arc<str>,
+    pub keyring: &'a Keyring,
+    pub policy: &'a AppPolicy,
+}
+
+impl Gateway {
+    pub(super) async fn app(
+        &self,
+        snapshot: &Snapshot,
+        route: &Route,
+        target: AppTarget<'_>,
+        request: Request<Incoming>,
+        peer: Peer,
+        record: &mut Record,
+    ) -> Result<Response<GatewayBody>, GatewayError> {
+        let deny = |record: &mut Record, rejection: Rejection| {
+            record.auth_denied(rejection.code());
+            GatewayError::Unauthenticated {
+                rejection,
+                webhook: false,
+            }
+        };
+        let (mut parts, body) = request.into_parts();
+        // Header problems are known before the body arrives: refuse without reading it.
+        let header = match signature::header_value(&parts.headers)
+            .and_then(|h| SignatureHeader::parse(h).map(|_| h))
+        {
+            Ok(header) => header,
+            Err(rejection) => return Err(deny(record, rejection)),
+        };
+        let body = forward::read_body(body, &parts.headers, &snapshot.config.server).await?;
+        let now = self.clock.now();
+        let tolerance = snapshot.config.tolerance_secs;
+        let identity = verify_app(
+            header,
+            &body,
+            target.keyring,
+            target.policy.mode,
+            now,
+            tolerance,
+        )
+        .map_err(|rejection| deny(record, rejection))?;
+        let secret_id = target.keyring.secrets()[identity.verified.secret_index].id();
+        record.secret = Some(Arc::from(secret_id));
+        record.account = Some(identity.account_id.clone());
+        self.count_match(
+            target.keyring_id,
+            secret_id,
+            now - identity.verified.timestamp,
+        );
+        if target.policy.replay_reject && self.is_replay(&identity, now, tolerance) {
+            record.auth_denied("replayed");
+            return Err(GatewayError::Replayed);
+        }
+        if !roles_satisfied(target.policy, identity.roles.as_deref()) {
+            record.auth_denied("role_denied");
+            return Err(GatewayError::RoleDenied);
+        }
+        record.auth_allowed();
+        headers::rewrite_request(
+            &mut parts.headers,
+            &snapshot.identity,
+            peer,
+            &record.request_id,
+        );
+        inject(&mut parts.headers, snapshot, &identity);
+        forward::forward(snapshot, route, parts, GatewayBody::full(body), record).await
+    }
+
+    /// Counts which secret matched and how old the signature was.
+    pub(super) fn count_match(&self, keyring: &str, secret: &str, age: i64) {
+        self.metrics
+            .secret_matches
+            .with_label_values(&[keyring, secret])
+            .inc();
+        self.metrics
+            .signature_age
+            .with_label_values(&[keyring])
+            .observe(age.max(0) as f64);
+    }
+
+    /// Whether this `(t, v1)` was accepted before; records it otherwise. It is kept until the
+    /// signature could no longer pass the tolerance check.
+    fn is_replay(&self, identity: &AppIdentity, now: i64, tolerance: i64) -> bool {
+        let verified = &identity.verified;
+        let mut key = [0u8; 40];
+        key[..8].copy_from_slice(&verified.timestamp.to_be_bytes());
+        key[8..].copy_from_slice(&verified.signature);
+        let until = verified
+            .timestamp
+            .saturating_add(tolerance)
+            .saturating_add(1);
+        self.replay.claim(&key, Held::Done, now, until).is_some()
+    }
+}
+
+/// Role policy: roles count only when the signature covered them (raw-body mode), compared on
+/// role `id`.
+fn roles_satisfied(policy: &AppPolicy, roles: Option<&[String]>) -> bool {
+    if policy.roles_any.is_empty() && policy.roles_all.is_empty() {
+        return true;
+    }
+    let Some(roles) = roles else { return false };
+    let has = |wanted: &String| roles.iter().any(|role| role == wanted);
+    (policy.roles_any.is_empty() || policy.roles_any.iter().any(has))
+        && policy.roles_all.iter().all(has)
+}
+
+fn inject(headers: &mut http::HeaderMap, snapshot: &Snapshot, identity: &AppIdentity) {
+    let names = &snapshot.identity;
+    set_header(headers, &names.account_id, &identity.account_id);
+    set_header(headers, &names.user_id, &identity.user_id);
+    if let Some(roles) = &identity.roles {
+        set_header(headers, &names.roles, &roles.join(","));
+    }
+    headers.insert(
+        names.verified.clone(),
+        HeaderValue::from_static(identity.mode.as_str()),
+    );
+    headers.insert(
+        names.signature_timestamp.clone(),
+        HeaderValue::from(identity.verified.timestamp),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::AppMode;
+
+    fn policy(any: &[&str], all: &[&str]) -> AppPolicy {
+        AppPolicy {
+            keyring: "app".into(),
+            mode: AppMode::RawBody,
+            roles_any: any.iter().map(|s| s.to_string()).collect(),
+            roles_all: all.iter().map(|s| s.to_string()).collect(),
+            replay_reject: false,
+        }
+    }
+
+    #[test]
+    fn roles_any_and_all() {
+        let roles = vec!["admin".to_string(), "developer".to_string()];
+        assert!(roles_satisfied(&policy(&[], &[]), None));
+        assert!(roles_satisfied(
+            &policy(&["admin", "support_specialist"], &[]),
+            Some(&roles)
+        ));
+        assert!(!roles_satisfied(&policy(&["view_only"], &[]), Some(&roles)));
+        assert!(roles_satisfied(
+            &policy(&[], &["admin", "developer"]),
+            Some(&roles)
+        ));
+        assert!(!roles_satisfied(
+            &policy(&[], &["admin", "iam_admin"]),
+            Some(&roles)
+        ));
+        assert!(
+            !roles_satisfied(&policy(&["admin"], &[]), None),
+            "unsigned roles never count"
+        );
+        assert!(!roles_satisfied(&policy(&["admin"], &[]), Some(&[])));
+    }
+}

@@ -1,0 +1,64 @@
+//! [`GatewayBody`]: one body type for everything the gateway sends, without boxing.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+/// A body the gateway sends: empty, a buffer it holds, or a stream it relays.
+#[derive(Debug, Default)]
+pub enum GatewayBody {
+    #[default]
+    Empty,
+    /// Bytes held in memory (verified request bodies, the gateway's own responses).
+    Full(Option<Bytes>),
+    /// A body relayed frame by frame (upstream responses, `auth = "none"` requests).
+    Stream(Incoming),
+}
+
+impl GatewayBody {
+    /// A body of exactly these bytes.
+    pub fn full(bytes: Bytes) -> Self {
+        if bytes.is_empty() {
+            GatewayBody::Empty
+        } else {
+            GatewayBody::Full(Some(bytes))
+        }
+    }
+}
+
+impl Body for GatewayBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            GatewayBody::Empty => Poll::Ready(None),
+            GatewayBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            GatewayBody::Stream(incoming) => Pin::new(incoming).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            GatewayBody::Empty => true,
+            GatewayBody::Full(bytes) => bytes.is_none(),
+            GatewayBody::Stream(incoming) => incoming.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            GatewayBody::Empty => SizeHint::with_exact(0),
+            GatewayBody::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            GatewayBody::Stream(incoming) => incoming.size_hint(),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Phases 3 and 7: reading a bounded request body, and forwarding to the upstream.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::CONTENT_LENGTH;
+use http::request::Parts;
+use http::uri::Uri;
+use http::{HeaderMap, Request, Response, Version};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::Incoming;
+
+use super::body::GatewayBody;
+use super::echo;
+use super::headers::strip_hop_by_hop;
+use super::record::Record;
+use super::upstream::UpstreamFailure;
+use crate::config::{ServerConfig, UpstreamTarget};
+use crate::error::GatewayError;
+use crate::snapshot::{Route, Snapshot};
+
+/// Reads the whole body, at most `server.max_body_bytes` within `server.body_read_timeout`.
+pub(super) async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    server: &ServerConfig,
+) -> Result<Bytes, GatewayError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > server.max_body_bytes as u64) {
+        return Err(GatewayError::BodyTooLarge);
+    }
+    let collect = Limited::new(body, server.max_body_bytes).collect();
+    match tokio::time::timeout(server.body_read_timeout, collect).await {
+        Err(_elapsed) => Err(GatewayError::BodyTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(GatewayError::BodyTooLarge)
+        }
+        Ok(Err(_)) => Err(GatewayError::BodyUnreadable),
+    }
+}
+
+/// Sends the rewritten request to the route's upstream and relays the response.
+pub(super) async fn forward(
+    snapshot: &Snapshot,
+    route: &Route,
+    mut parts: Parts,
+    body: GatewayBody,
+    record: &mut Record,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let (scheme, authority) = match &route.upstream {
+        UpstreamTarget::Echo => return echo_response(snapshot, parts, body).await,
+        UpstreamTarget::Http { scheme, authority } => (scheme, authority),
+    };
+    let mut uri = Uri::builder()
+        .scheme(scheme.clone())
+        .authority(authority.clone());
+    if let Some(path_and_query) = parts.uri.path_and_query() {
+        uri = uri.path_and_query(path_and_query.clone());
+    }
+    // Scheme and authority come from a validated URL, path and query from a parsed request.
+    parts.uri = uri.build().map_err(|_| GatewayError::NoRoute)?;
+    parts.version = Version::HTTP_11;
+    let started = Instant::now();
+    let result = snapshot
+        .client
+        .send(Request::from_parts(parts, body), route.timeout)
+        .await;
+    let took = started.elapsed();
+    match result {
+        Ok(response) => {
+            record.upstream = Some((Some(response.status()), took));
+            let mut response = response.map(GatewayBody::Stream);
+            strip_hop_by_hop(response.headers_mut());
+            Ok(response)
+        }
+        Err(failure) => {
+            record.upstream = Some((None, took));
+            record.upstream_failure = Some(failure);
+            Err(match failure {
+                UpstreamFailure::Timeout => GatewayError::UpstreamTimeout,
+                UpstreamFailure::Connect | UpstreamFailure::Broken => {
+                    GatewayError::UpstreamUnavailable
+                }
+            })
+        }
+    }
+}
+
+async fn echo_response(
+    snapshot: &Snapshot,
+    parts: Parts,
+    body: GatewayBody,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let bytes = match body {
+        GatewayBody::Empty => Bytes::new(),
+        GatewayBody::Full(bytes) => bytes.unwrap_or_default(),
+        GatewayBody::Stream(incoming) => {
+            read_body(incoming, &parts.headers, &snapshot.config.server).await?
+        }
+    };
+    Ok(echo::respond(&parts, &bytes))
+}

@@ -1,0 +1,265 @@
+//! Header rewriting (SPEC §2 step 6, §5): pure functions over `HeaderMap`.
+//!
+//! Inbound: identity-prefixed headers (any case, `_` read as `-`), hop-by-hop headers and the
+//! ones named in `Connection` are removed; `X-Forwarded-*` are set (inbound values kept only from
+//! trusted proxies); `X-Request-Id` is set; identity headers are injected last.
+
+use std::net::IpAddr;
+
+use http::header::{
+    HeaderName, HeaderValue, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
+use http::HeaderMap;
+
+use crate::snapshot::IdentityHeaders;
+
+/// `X-Forwarded-For`.
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `X-Forwarded-Proto`.
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `X-Forwarded-Host`.
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// `X-Request-Id`.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+const HOP_BY_HOP: [&str; 5] = [
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "http2-settings",
+];
+
+/// Where the request came from, for the `X-Forwarded-*` headers.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub ip: IpAddr,
+    /// The peer is in `server.trusted_proxies`: its `X-Forwarded-*` values are kept.
+    pub trusted: bool,
+    /// `http` or `https`, as the gateway received the request.
+    pub proto: &'static str,
+}
+
+/// Removes hop-by-hop headers and the headers named in `Connection` (requests and responses).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+        headers.remove(CONNECTION);
+    }
+    for name in [TE, TRAILER, TRANSFER_ENCODING, UPGRADE] {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Removes every inbound header under the identity prefix, whatever its case or `_` spelling.
+pub fn strip_identity(headers: &mut HeaderMap, identity: &IdentityHeaders) {
+    // The common case has none: look before allocating.
+    if !headers.keys().any(|name| identity.is_identity_header(name)) {
+        return;
+    }
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| identity.is_identity_header(name))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+}
+
+/// Prepares inbound request headers for the upstream: strips what must not pass, sets the
+/// forwarding headers and the request id. Identity headers are injected by the caller after.
+pub fn rewrite_request(
+    headers: &mut HeaderMap,
+    identity: &IdentityHeaders,
+    peer: Peer,
+    request_id: &HeaderValue,
+) {
+    strip_hop_by_hop(headers);
+    strip_identity(headers, identity);
+    let host = headers.remove(HOST);
+    if peer.trusted {
+        append_forwarded_for(headers, peer.ip);
+        if !headers.contains_key(&X_FORWARDED_PROTO) {
+            headers.insert(
+                X_FORWARDED_PROTO.clone(),
+                HeaderValue::from_static(peer.proto),
+            );
+        }
+        if !headers.contains_key(&X_FORWARDED_HOST) {
+            if let Some(host) = host {
+                headers.insert(X_FORWARDED_HOST.clone(), host);
+            }
+        }
+    } else {
+        headers.insert(X_FORWARDED_FOR.clone(), ip_value(peer.ip));
+        headers.insert(
+            X_FORWARDED_PROTO.clone(),
+            HeaderValue::from_static(peer.proto),
+        );
+        match host {
+            Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host),
+            None => headers.remove(&X_FORWARDED_HOST),
+        };
+    }
+    headers.insert(X_REQUEST_ID.clone(), request_id.clone());
+}
+
+fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
+    let existing: Vec<&str> = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if existing.is_empty() {
+        headers.insert(X_FORWARDED_FOR.clone(), ip_value(ip));
+        return;
+    }
+    let joined = format!("{}, {ip}", existing.join(", "));
+    match HeaderValue::from_str(&joined) {
+        Ok(value) => headers.insert(X_FORWARDED_FOR.clone(), value),
+        Err(_) => headers.insert(X_FORWARDED_FOR.clone(), ip_value(ip)),
+    };
+}
+
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    // An IP address prints as ASCII digits, dots, colons and hex: always a valid value.
+    HeaderValue::from_str(&ip.to_string()).expect("IP address is a valid header value")
+}
+
+/// Whether `value` may be propagated as a request id: 1–128 characters of a safe set, so it
+/// cannot inject anything into logs or headers.
+pub fn is_valid_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=128).contains(&bytes.len())
+        && bytes.iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'=')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> IdentityHeaders {
+        IdentityHeaders::new("X-Stripe-App-")
+    }
+
+    fn peer(trusted: bool) -> Peer {
+        Peer {
+            ip: "10.1.2.3".parse().expect("ip"),
+            trusted,
+            proto: "http",
+        }
+    }
+
+    #[test]
+    fn identity_headers_are_stripped_whatever_the_spelling() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "x-stripe-app-account-id",
+            "X-STRIPE-APP-USER-ID",
+            "x_stripe_app_roles",
+            "X-Stripe-App_Verified",
+            "x-stripe-app-anything",
+        ] {
+            headers.insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_static("spoof"),
+            );
+        }
+        headers.insert("x-stripe-apps", HeaderValue::from_static("kept"));
+        rewrite_request(
+            &mut headers,
+            &identity(),
+            peer(false),
+            &HeaderValue::from_static("rid"),
+        );
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert!(
+            left.iter()
+                .all(|name| !name.replace('_', "-").starts_with("x-stripe-app-")),
+            "{left:?}"
+        );
+        assert_eq!(headers["x-stripe-apps"], "kept");
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONNECTION,
+            HeaderValue::from_static("keep-alive, x-secret-hop"),
+        );
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert!(headers.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn forwarded_headers_from_untrusted_peers_are_replaced() {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_static("gw.example"));
+        headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("6.6.6.6"));
+        headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+        headers.insert(&X_FORWARDED_HOST, HeaderValue::from_static("evil.example"));
+        rewrite_request(
+            &mut headers,
+            &identity(),
+            peer(false),
+            &HeaderValue::from_static("rid"),
+        );
+        assert_eq!(headers[&X_FORWARDED_FOR], "10.1.2.3");
+        assert_eq!(headers[&X_FORWARDED_PROTO], "http");
+        assert_eq!(headers[&X_FORWARDED_HOST], "gw.example");
+        assert_eq!(headers[&X_REQUEST_ID], "rid");
+        assert!(!headers.contains_key(HOST));
+    }
+
+    #[test]
+    fn forwarded_headers_from_trusted_peers_are_kept_and_appended() {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_static("internal"));
+        headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.9"));
+        headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+        headers.insert(&X_FORWARDED_HOST, HeaderValue::from_static("app.example"));
+        rewrite_request(
+            &mut headers,
+            &identity(),
+            peer(true),
+            &HeaderValue::from_static("rid"),
+        );
+        assert_eq!(headers[&X_FORWARDED_FOR], "203.0.113.9, 10.1.2.3");
+        assert_eq!(headers[&X_FORWARDED_PROTO], "https");
+        assert_eq!(headers[&X_FORWARDED_HOST], "app.example");
+    }
+
+    #[test]
+    fn request_ids_are_limited_to_a_safe_alphabet() {
+        assert!(is_valid_request_id(&HeaderValue::from_static(
+            "req_abc-123"
+        )));
+        assert!(!is_valid_request_id(&HeaderValue::from_static("a b")));
+        assert!(!is_valid_request_id(&HeaderValue::from_static("")));
+        assert!(!is_valid_request_id(
+            &HeaderValue::from_str(&"a".repeat(129)).expect("value")
+        ));
+    }
+}

@@ -1,0 +1,238 @@
+//! The request pipeline. [`Gateway::handle`] runs one pass, top to bottom:
+//!
+//! 1. **route**: match the path (exact beats prefix, longest prefix wins); none → 404.
+//! 2. **preflight**: CORS `OPTIONS` on a `cors` route is answered here, never forwarded.
+//! 3. **read body**: app and webhook routes read it, bounded by size and time.
+//! 4. **verify**: the pure signature core, with the snapshot's keyring and the clock's `now`.
+//! 5. **authorize**: roles, replay, webhook filters and dedupe.
+//! 6. **rewrite headers**: strip spoofable and hop-by-hop headers, set forwarding headers,
+//!    inject identity.
+//! 7. **forward**: pooled client with timeouts; the response streams back.
+//! 8. **record**: one access-log line and the metrics.
+
+mod app;
+pub mod body;
+pub mod echo;
+mod forward;
+pub mod headers;
+mod record;
+pub mod request_id;
+pub mod upstream;
+mod webhook;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use http::header::HeaderValue;
+use http::{Request, Response};
+use hyper::body::Incoming;
+
+use self::body::GatewayBody;
+use self::headers::{Peer, X_REQUEST_ID};
+use self::record::Record;
+use crate::clock::Clock;
+use crate::error::GatewayError;
+use crate::metrics::Metrics;
+use crate::snapshot::{Auth, Route, Snapshot};
+use crate::store::SeenStore;
+
+/// Shared state of every connection: the current snapshot and what outlives reloads.
+pub struct Gateway {
+    snapshot: ArcSwap<Snapshot>,
+    clock: Arc<dyn Clock>,
+    replay: Arc<dyn SeenStore>,
+    dedupe: Arc<dyn SeenStore>,
+    metrics: Metrics,
+    draining: AtomicBool,
+}
+
+/// What a gateway is built from.
+pub struct GatewayParts {
+    pub snapshot: Snapshot,
+    pub clock: Arc<dyn Clock>,
+    pub replay: Arc<dyn SeenStore>,
+    pub dedupe: Arc<dyn SeenStore>,
+    pub metrics: Metrics,
+}
+
+impl Gateway {
+    /// A gateway serving `parts.snapshot`.
+    pub fn new(parts: GatewayParts) -> Arc<Gateway> {
+        Arc::new(Gateway {
+            snapshot: ArcSwap::from_pointee(parts.snapshot),
+            clock: parts.clock,
+            replay: parts.replay,
+            dedupe: parts.dedupe,
+            metrics: parts.metrics,
+            draining: AtomicBool::new(false),
+        })
+    }
+
+    /// The snapshot new requests use.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    /// Makes `snapshot` the one new requests use; requests in flight keep theirs.
+    pub fn swap(&self, snapshot: Snapshot) {
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
+    /// The metrics this gateway records into.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The clock verification uses.
+    pub fn clock(&self) -> &dyn Clock {
+        &*self.clock
+    }
+
+    /// Marks the gateway as draining (readiness turns 503).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Runs the whole pipeline for one request from `remote`; `tls` says how it arrived.
+    pub async fn handle(
+        &self,
+        request: Request<Incoming>,
+        remote: SocketAddr,
+        tls: bool,
+    ) -> Response<GatewayBody> {
+        let started = Instant::now();
+        let snapshot = self.snapshot.load_full();
+        let _in_flight = InFlight::enter(&self.metrics);
+        let mut record = Record::new(&request);
+        let route = snapshot
+            .router
+            .find(request.uri().path())
+            .map(|index| &snapshot.routes[index]);
+        let result = match route {
+            _ if self.metrics.in_flight.get() > snapshot.config.server.max_in_flight as i64 => {
+                Err(GatewayError::Overloaded)
+            }
+            None => Err(GatewayError::NoRoute),
+            Some(route) => {
+                record.route = Some(route.id.clone());
+                let peer = peer(&snapshot, remote, tls);
+                self.route(&snapshot, route, request, peer, &mut record)
+                    .await
+            }
+        };
+        let mut response = result.unwrap_or_else(|error| {
+            record.error = Some(error.classify().1);
+            error.response(record.request_id_str())
+        });
+        let headers = response.headers_mut();
+        if route.is_some_and(|route| route.cors) {
+            crate::cors::allow_any_origin(headers);
+        }
+        headers.insert(X_REQUEST_ID.clone(), record.request_id.clone());
+        record.finish(&self.metrics, response.status(), started);
+        response
+    }
+
+    async fn route(
+        &self,
+        snapshot: &Snapshot,
+        route: &Route,
+        request: Request<Incoming>,
+        peer: Peer,
+        record: &mut Record,
+    ) -> Result<Response<GatewayBody>, GatewayError> {
+        if route.cors && crate::cors::is_preflight(request.method(), request.headers()) {
+            record.auth_skipped("preflight");
+            return Ok(crate::cors::preflight(&route.allow));
+        }
+        if !route.allows(request.method()) {
+            return Err(GatewayError::MethodNotAllowed(route.allow.clone()));
+        }
+        match &route.auth {
+            Auth::None => {
+                record.auth_skipped("none");
+                let (mut parts, body) = request.into_parts();
+                headers::rewrite_request(
+                    &mut parts.headers,
+                    &snapshot.identity,
+                    peer,
+                    &record.request_id,
+                );
+                forward::forward(snapshot, route, parts, GatewayBody::Stream(body), record).await
+            }
+            Auth::App {
+                keyring_id,
+                keyring,
+                policy,
+            } => {
+                let target = app::AppTarget {
+                    keyring_id,
+                    keyring,
+                    policy,
+                };
+                self.app(snapshot, route, target, request, peer, record)
+                    .await
+            }
+            Auth::Webhook {
+                keyring_id,
+                keyring,
+                policy,
+            } => {
+                let target = webhook::WebhookTarget {
+                    keyring_id,
+                    keyring,
+                    policy,
+                };
+                self.webhook(snapshot, route, target, request, peer, record)
+                    .await
+            }
+        }
+    }
+}
+
+fn peer(snapshot: &Snapshot, remote: SocketAddr, tls: bool) -> Peer {
+    let ip = remote.ip().to_canonical();
+    let trusted = snapshot
+        .config
+        .server
+        .trusted_proxies
+        .iter()
+        .any(|net| net.contains(&ip));
+    Peer {
+        ip,
+        trusted,
+        proto: if tls { "https" } else { "http" },
+    }
+}
+
+/// Counts a request in flight for as long as it lives, even if the client goes away.
+struct InFlight<'a>(&'a Metrics);
+
+impl<'a> InFlight<'a> {
+    fn enter(metrics: &'a Metrics) -> Self {
+        metrics.in_flight.inc();
+        InFlight(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+/// Sets a header from a string the gateway verified; values that cannot be a header value
+/// (control characters) are dropped rather than passed on.
+fn set_header(headers: &mut http::HeaderMap, name: &http::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name.clone(), value);
+    }
+}

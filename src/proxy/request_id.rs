@@ -1,0 +1,85 @@
+//! Request ids: an inbound `X-Request-Id` in a safe alphabet is kept, otherwise a new random one
+//! is made from a per-thread generator (no shared state on the request path).
+
+use std::cell::Cell;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+
+use super::headers::{is_valid_request_id, X_REQUEST_ID};
+
+thread_local! {
+    static STATE: Cell<(u64, u64)> = Cell::new(seed());
+}
+
+fn seed() -> (u64, u64) {
+    // RandomState is seeded from the OS once per thread and perturbed per instance.
+    let mut a = RandomState::new().build_hasher();
+    a.write_u64(1);
+    let mut b = RandomState::new().build_hasher();
+    b.write_u64(2);
+    (a.finish() | 1, b.finish() | 1)
+}
+
+/// xorshift128+: fast, non-cryptographic; ids only need to be unique, not secret.
+fn next() -> u64 {
+    STATE.with(|state| {
+        let (mut s1, s0) = state.get();
+        let result = s0.wrapping_add(s1);
+        s1 ^= s1 << 23;
+        s1 ^= s1 >> 17;
+        s1 ^= s0 ^ (s0 >> 26);
+        state.set((s0, s1));
+        result
+    })
+}
+
+/// The request id for a request with these headers.
+pub fn for_request(headers: &HeaderMap) -> HeaderValue {
+    match headers.get(&X_REQUEST_ID) {
+        Some(value) if is_valid_request_id(value) => value.clone(),
+        _ => generate(),
+    }
+}
+
+/// A new id: `req_` and 32 lower-case hex digits.
+pub fn generate() -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut id = [0u8; 36];
+    id[..4].copy_from_slice(b"req_");
+    let bits = (u128::from(next()) << 64) | u128::from(next());
+    for (i, byte) in id[4..].iter_mut().enumerate() {
+        *byte = HEX[((bits >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    // Only "req_" and hex digits: always a valid header value.
+    HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&id))
+        .expect("hex id is a valid header value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_distinct_and_well_formed() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert!(is_valid_request_id(&a));
+    }
+
+    #[test]
+    fn valid_inbound_ids_are_kept_and_bad_ones_replaced() {
+        let mut headers = HeaderMap::new();
+        headers.insert(&X_REQUEST_ID, HeaderValue::from_static("trace-123"));
+        assert_eq!(for_request(&headers), "trace-123");
+        headers.insert(
+            &X_REQUEST_ID,
+            HeaderValue::from_static("bad id\"with quote"),
+        );
+        assert_ne!(for_request(&headers), "bad id\"with quote");
+    }
+}

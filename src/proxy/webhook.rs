@@ -1,0 +1,229 @@
+//! Phases 3–7 of `auth = "webhook"` routes: verify over the exact bytes, filter by livemode and
+//! event type, deduplicate by event id, forward, and answer Stripe so that no event is lost:
+//! 2xx only when the backend answered 2xx, the event was filtered, or it was already delivered.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use super::body::GatewayBody;
+use super::headers::{self, Peer};
+use super::record::Record;
+use super::{forward, set_header, Gateway};
+use crate::auth::{
+    parse_event, signature, verify_webhook, Keyring, Rejection, SignatureHeader, WebhookEvent,
+};
+use crate::config::WebhookPolicy;
+use crate::error::GatewayError;
+use crate::snapshot::{Route, Snapshot};
+use crate::store::{Held, SeenStore};
+
+/// The resolved auth settings of one webhook route.
+pub(super) struct WebhookTarget<'a> {
+    pub keyring_id: &'a Arc<str>,
+    pub keyring: &'a Keyring,
+    pub policy: &'a WebhookPolicy,
+}
+
+impl Gateway {
+    pub(super) async fn webhook(
+        &self,
+        snapshot: &Snapshot,
+        route: &Route,
+        target: WebhookTarget<'_>,
+        request: Request<Incoming>,
+        peer: Peer,
+        record: &mut Record,
+    ) -> Result<Response<GatewayBody>, GatewayError> {
+        let deny = |record: &mut Record, rejection: Rejection| {
+            record.auth_denied(rejection.code());
+            GatewayError::Unauthenticated {
+                rejection,
+                webhook: true,
+            }
+        };
+        let (mut parts, body) = request.into_parts();
+        let header = match signature::header_value(&parts.headers)
+            .and_then(|h| SignatureHeader::parse(h).map(|_| h))
+        {
+            Ok(header) => header,
+            Err(rejection) => return Err(deny(record, rejection)),
+        };
+        let body = forward::read_body(body, &parts.headers, &snapshot.config.server).await?;
+        let now = self.clock.now();
+        let verified = verify_webhook(
+            header,
+            &body,
+            target.keyring,
+            now,
+            snapshot.config.tolerance_secs,
+        )
+        .map_err(|rejection| deny(record, rejection))?;
+        let secret_id = target.keyring.secrets()[verified.secret_index].id();
+        record.secret = Some(Arc::from(secret_id));
+        self.count_match(target.keyring_id, secret_id, now - verified.timestamp);
+        let event = parse_event(&body).map_err(|rejection| deny(record, rejection))?;
+        record.account = event.account.clone();
+        record.auth_allowed();
+        if !target.policy.livemode.admits(event.livemode) {
+            return Ok(self.ack(route, "filtered", "livemode_filtered"));
+        }
+        if !target.policy.events.is_empty()
+            && !target
+                .policy
+                .events
+                .iter()
+                .any(|p| p.matches(&event.event_type))
+        {
+            return Ok(self.ack(route, "filtered", "event_type_filtered"));
+        }
+        let claim = match target.policy.dedupe {
+            false => None,
+            true => match DedupeClaim::take(
+                &*self.dedupe,
+                &route.id,
+                &event.id,
+                now,
+                route.timeout.as_secs(),
+            ) {
+                Ok(claim) => Some(claim),
+                Err(Held::InFlight) => {
+                    self.count_event(route, "in_flight");
+                    return Err(GatewayError::DuplicateInFlight);
+                }
+                Err(Held::Done) => return Ok(self.ack(route, "duplicate", "duplicate")),
+            },
+        };
+        headers::rewrite_request(
+            &mut parts.headers,
+            &snapshot.identity,
+            peer,
+            &record.request_id,
+        );
+        inject(&mut parts.headers, snapshot, &event, verified.timestamp);
+        let result =
+            forward::forward(snapshot, route, parts, GatewayBody::full(body), record).await;
+        self.settle(route, target.policy, claim, result, now)
+    }
+
+    /// Turns the backend's answer into Stripe's: its 2xx confirms delivery (and dedupe), a 3xx
+    /// becomes a 502 (Stripe counts redirects as failures anyway), and errors stay errors so
+    /// that Stripe retries.
+    fn settle(
+        &self,
+        route: &Route,
+        policy: &WebhookPolicy,
+        claim: Option<DedupeClaim<'_>>,
+        result: Result<Response<GatewayBody>, GatewayError>,
+        now: i64,
+    ) -> Result<Response<GatewayBody>, GatewayError> {
+        match result {
+            Ok(response) if response.status().is_success() => {
+                if let Some(claim) = claim {
+                    claim.complete(now.saturating_add(policy.dedupe_window.as_secs() as i64));
+                }
+                self.count_event(route, "forwarded");
+                Ok(response)
+            }
+            Ok(response) if response.status().is_redirection() => {
+                self.count_event(route, "failed");
+                Err(GatewayError::UpstreamUnavailable)
+            }
+            other => {
+                self.count_event(route, "failed");
+                other
+            }
+        }
+    }
+
+    fn count_event(&self, route: &Route, outcome: &str) {
+        self.metrics
+            .webhook_events
+            .with_label_values(&[&route.id, outcome])
+            .inc();
+    }
+
+    /// A 200 for Stripe for an event that is deliberately not forwarded.
+    fn ack(&self, route: &Route, outcome: &str, reason: &str) -> Response<GatewayBody> {
+        self.count_event(route, outcome);
+        let body = format!("{{\"received\":true,\"forwarded\":false,\"reason\":\"{reason}\"}}");
+        let mut response = Response::new(GatewayBody::full(Bytes::from(body)));
+        *response.status_mut() = StatusCode::OK;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// An event id held in flight; released on drop unless delivery was confirmed, so a failed or
+/// abandoned delivery can be retried by Stripe.
+struct DedupeClaim<'a> {
+    store: &'a dyn SeenStore,
+    key: Vec<u8>,
+    done: bool,
+}
+
+impl<'a> DedupeClaim<'a> {
+    fn take(
+        store: &'a dyn SeenStore,
+        route: &str,
+        event_id: &str,
+        now: i64,
+        timeout_secs: u64,
+    ) -> Result<Self, Held> {
+        let key = [route.as_bytes(), b"\0", event_id.as_bytes()].concat();
+        // In flight for at most the upstream timeout plus a margin, even if this task dies.
+        let until = now.saturating_add(timeout_secs as i64).saturating_add(60);
+        match store.claim(&key, Held::InFlight, now, until) {
+            None => Ok(DedupeClaim {
+                store,
+                key,
+                done: false,
+            }),
+            Some(held) => Err(held),
+        }
+    }
+
+    fn complete(mut self, until: i64) {
+        self.store.complete(&self.key, until);
+        self.done = true;
+    }
+}
+
+impl Drop for DedupeClaim<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.store.release(&self.key);
+        }
+    }
+}
+
+fn inject(
+    headers: &mut http::HeaderMap,
+    snapshot: &Snapshot,
+    event: &WebhookEvent,
+    timestamp: i64,
+) {
+    let names = &snapshot.identity;
+    set_header(headers, &names.event_id, &event.id);
+    set_header(headers, &names.event_type, &event.event_type);
+    headers.insert(
+        names.livemode.clone(),
+        HeaderValue::from_static(if event.livemode { "true" } else { "false" }),
+    );
+    if let Some(account) = &event.account {
+        set_header(headers, &names.account_id, account);
+    }
+    headers.insert(names.verified.clone(), HeaderValue::from_static("webhook"));
+    headers.insert(
+        names.signature_timestamp.clone(),
+        HeaderValue::from(timestamp),
+    );
+}

@@ -1,0 +1,291 @@
+//! Hot reload: all or nothing. A reload loads the config and every secret anew, builds a whole
+//! [`Snapshot`] and swaps it in; any error keeps the running snapshot. Triggers: changes in the
+//! directories of the config and secret files (atomic renames and Kubernetes' `..data` symlink
+//! swap included), `SIGHUP`, `POST /reload`, and a content-fingerprint poll as a backstop.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+use crate::config::{Config, ConfigError};
+use crate::metrics::Metrics;
+use crate::proxy::Gateway;
+use crate::snapshot::Snapshot;
+
+/// Secrets expiring within this window are warned about.
+pub const EXPIRY_WARNING: i64 = 24 * 3600;
+
+/// Reloads one gateway from one config path.
+pub struct Reloader {
+    gateway: Arc<Gateway>,
+    path: PathBuf,
+    /// Serialises reloads and remembers the fingerprint of the files the running snapshot was
+    /// built from.
+    state: Mutex<u64>,
+}
+
+/// What a successful reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    pub trigger: String,
+    /// Keys whose new values need a restart and were not applied.
+    pub restart_required: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl ReloadReport {
+    /// The JSON `POST /reload` answers with.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({ "result": "success", "trigger": self.trigger, "restart_required": self.restart_required, "warnings": self.warnings })
+    }
+}
+
+impl Reloader {
+    /// A reloader for `gateway`, whose running snapshot was loaded from `path`.
+    pub fn new(gateway: Arc<Gateway>, path: PathBuf) -> Arc<Reloader> {
+        let fingerprint = fingerprint_of_path(&path, &gateway.snapshot().config.referenced_files());
+        Arc::new(Reloader {
+            gateway,
+            path,
+            state: Mutex::new(fingerprint),
+        })
+    }
+
+    /// Loads and swaps in a new snapshot, or keeps the running one and returns why not.
+    /// Blocking (reads files): call from a blocking context.
+    pub fn reload(&self, trigger: &str) -> Result<ReloadReport, ConfigError> {
+        let mut last = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let metrics = self.gateway.metrics();
+        let current = self.gateway.snapshot();
+        let old_files = current.config.referenced_files();
+        let before = fingerprint_of_path(&self.path, &old_files);
+        let mut config = match Config::load(&self.path) {
+            Ok(config) => config,
+            Err(error) => {
+                metrics.config_reloads.with_label_values(&["failure"]).inc();
+                metrics.config_last_reload_success.set(0);
+                tracing::error!(trigger, file = %error.file.display(), key = %error.key, reason = %error.reason, "reload failed; still serving the previous configuration");
+                // Remember what failed so the poll does not retry the same broken content.
+                *last = before;
+                return Err(error);
+            }
+        };
+        let restart_required = keep_restart_keys(&mut config, &current.config);
+        for key in &restart_required {
+            tracing::warn!(
+                trigger,
+                key,
+                "changed value needs a restart; keeping the running one"
+            );
+        }
+        let warnings = config.warnings.clone();
+        let referenced = config.referenced_files();
+        let snapshot = Snapshot::build(config, Some(&current));
+        publish_secret_expiry(metrics, &snapshot);
+        warn_expiring_secrets(&snapshot, self.gateway.clock().now());
+        self.gateway.swap(snapshot);
+        let after = fingerprint_of_path(&self.path, &referenced);
+        // Files that changed while being read: make the next trigger load them again.
+        *last = if referenced == old_files && after != before {
+            0
+        } else {
+            after
+        };
+        record_success(metrics);
+        tracing::info!(trigger, "configuration reloaded");
+        Ok(ReloadReport {
+            trigger: trigger.to_string(),
+            restart_required,
+            warnings,
+        })
+    }
+
+    /// Reloads if the content of the config or secret files differs from what was last loaded.
+    pub fn reload_if_changed(&self, trigger: &str) -> Option<Result<ReloadReport, ConfigError>> {
+        let files = self.gateway.snapshot().config.referenced_files();
+        let now = fingerprint_of_path(&self.path, &files);
+        let last = *self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (now != last).then(|| self.reload(trigger))
+    }
+
+    /// Directories to watch: those holding the config and secret files.
+    pub fn watched_dirs(&self) -> BTreeSet<PathBuf> {
+        let files = self.gateway.snapshot().config.referenced_files();
+        files.iter().map(|file| parent_dir(file)).collect()
+    }
+}
+
+/// Marks a successful load in the metrics.
+pub fn record_success(metrics: &Metrics) {
+    metrics.config_reloads.with_label_values(&["success"]).inc();
+    metrics.config_last_reload_success.set(1);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    metrics.config_last_reload_success_timestamp.set(now);
+}
+
+/// Sets `secret_not_after_timestamp_seconds` for every secret of `snapshot` that has one.
+pub fn publish_secret_expiry(metrics: &Metrics, snapshot: &Snapshot) {
+    metrics.secret_not_after.reset();
+    for (name, keyring) in &snapshot.keyrings {
+        for secret in keyring.secrets() {
+            if let Some(not_after) = secret.not_after() {
+                metrics
+                    .secret_not_after
+                    .with_label_values(&[name, secret.id()])
+                    .set(not_after as f64);
+            }
+        }
+    }
+}
+
+/// Logs one line per secret that has expired or expires within 24 h.
+pub fn warn_expiring_secrets(snapshot: &Snapshot, now: i64) {
+    for (name, keyring) in &snapshot.keyrings {
+        for secret in keyring.secrets() {
+            match secret.not_after() {
+                Some(at) if at <= now => {
+                    tracing::warn!(keyring = %name, secret = secret.id(), not_after = at, "secret has expired and no longer verifies")
+                }
+                Some(at) if at - now <= EXPIRY_WARNING => {
+                    tracing::warn!(keyring = %name, secret = secret.id(), not_after = at, seconds_left = at - now, "secret expires within 24 h")
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Keys that only take effect at start-up keep their running values.
+fn keep_restart_keys(new: &mut Config, running: &Config) -> Vec<String> {
+    let mut changed = Vec::new();
+    if new.server.listen != running.server.listen {
+        changed.push("server.listen".to_string());
+        new.server.listen = running.server.listen;
+    }
+    if new.admin.listen != running.admin.listen {
+        changed.push("admin.listen".to_string());
+        new.admin.listen = running.admin.listen;
+    }
+    changed
+}
+
+fn parent_dir(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Hash of the contents of `files` (a missing file hashes as missing).
+pub fn fingerprint(files: &[PathBuf]) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    for file in files {
+        file.hash(&mut hasher);
+        std::fs::read(file).ok().hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+fn fingerprint_of_path(config: &Path, files: &[PathBuf]) -> u64 {
+    if files.first().map(PathBuf::as_path) == Some(config) {
+        fingerprint(files)
+    } else {
+        let mut all = vec![config.to_path_buf()];
+        all.extend_from_slice(files);
+        fingerprint(&all)
+    }
+}
+
+/// Runs the file watcher and the fingerprint poll until `stop` resolves.
+pub async fn watch(reloader: Arc<Reloader>, stop: impl std::future::Future<Output = ()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
+    let mut watcher = start_watcher(&reloader, tx);
+    let poll = reloader.gateway.snapshot().config.reload.poll_interval;
+    let mut ticker = tokio::time::interval(if poll.is_zero() {
+        Duration::from_secs(3600 * 24 * 365)
+    } else {
+        poll
+    });
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    tokio::pin!(stop);
+    loop {
+        let trigger = tokio::select! {
+            Some(()) = rx.recv() => {
+                // Editors and Kubernetes write in several steps: let them finish.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                while rx.try_recv().is_ok() {}
+                "file_change"
+            }
+            _ = ticker.tick(), if !poll.is_zero() => "poll",
+            () = &mut stop => break,
+        };
+        let worker = reloader.clone();
+        let _ = tokio::task::spawn_blocking(move || worker.reload_if_changed(trigger)).await;
+        warn_expiring_secrets(&reloader.gateway.snapshot(), reloader.gateway.clock().now());
+        if let Some(watcher) = watcher.as_mut() {
+            watcher.sync(&reloader);
+        }
+    }
+}
+
+/// A notify watcher over the parent directories of the referenced files.
+struct DirWatcher {
+    watcher: notify::RecommendedWatcher,
+    dirs: BTreeSet<PathBuf>,
+}
+
+impl DirWatcher {
+    /// Starts watching directories that new config added.
+    fn sync(&mut self, reloader: &Reloader) {
+        use notify::Watcher;
+        for dir in reloader.watched_dirs() {
+            if !self.dirs.contains(&dir)
+                && self
+                    .watcher
+                    .watch(&dir, notify::RecursiveMode::NonRecursive)
+                    .is_ok()
+            {
+                self.dirs.insert(dir);
+            }
+        }
+    }
+}
+
+fn start_watcher(reloader: &Reloader, tx: tokio::sync::mpsc::Sender<()>) -> Option<DirWatcher> {
+    if !reloader.gateway.snapshot().config.reload.watch {
+        return None;
+    }
+    let handler = move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = tx.try_send(());
+        }
+    };
+    match notify::recommended_watcher(handler) {
+        Ok(watcher) => {
+            let mut watcher = DirWatcher {
+                watcher,
+                dirs: BTreeSet::new(),
+            };
+            watcher.sync(reloader);
+            Some(watcher)
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot watch files; relying on the poll, SIGHUP and POST /reload");
+            None
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Keys seen recently: the replay cache of app signatures and the webhook dedupe record share
+//! this [`SeenStore`] trait, so a shared store (Redis, …) can replace the in-memory one.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// The state a key is held in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Work for this key is under way (a webhook being delivered).
+    InFlight,
+    /// The key has been used (a signature accepted, an event delivered).
+    Done,
+}
+
+/// A record of keys, each remembered until a Unix time.
+pub trait SeenStore: Send + Sync + 'static {
+    /// Atomically: if `key` is unknown or its time has passed, holds it in `state` until `until`
+    /// and returns `None`; otherwise returns the state it is already held in.
+    fn claim(&self, key: &[u8], state: Held, now: i64, until: i64) -> Option<Held>;
+    /// Marks a held key done until `until`.
+    fn complete(&self, key: &[u8], until: i64);
+    /// Forgets a key (its work failed and may be tried again).
+    fn release(&self, key: &[u8]);
+    /// Number of keys held (expired ones may still count until evicted).
+    fn len(&self) -> usize;
+    /// Whether no key is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// In-memory [`SeenStore`] with a bound on the number of keys: past it, the oldest keys are
+/// evicted first (keys of one store share one lifetime, so oldest ≈ soonest to expire).
+#[derive(Debug)]
+pub struct MemoryStore {
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<Box<[u8]>, (Held, i64)>,
+    /// Insertion order, for eviction; may hold keys already released or re-claimed.
+    order: VecDeque<(Box<[u8]>, i64)>,
+}
+
+impl MemoryStore {
+    /// A store holding at most `capacity` keys.
+    pub fn new(capacity: usize) -> Self {
+        MemoryStore {
+            capacity: capacity.max(1),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent data (every update is one insert or
+        // remove), so a poisoned lock is still usable.
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Inner {
+    fn evict(&mut self, now: i64, capacity: usize) {
+        while let Some((key, until)) = self.order.front() {
+            let current = self.entries.get(key).map(|(_, u)| *u);
+            let stale = current != Some(*until);
+            if !(stale || *until <= now || self.entries.len() > capacity) {
+                break;
+            }
+            if !stale {
+                self.entries.remove(key);
+            }
+            self.order.pop_front();
+        }
+    }
+}
+
+impl SeenStore for MemoryStore {
+    fn claim(&self, key: &[u8], state: Held, now: i64, until: i64) -> Option<Held> {
+        let mut inner = self.lock();
+        inner.evict(now, self.capacity);
+        if let Some((held, held_until)) = inner.entries.get(key) {
+            if *held_until > now {
+                return Some(*held);
+            }
+        }
+        inner.entries.insert(key.into(), (state, until));
+        inner.order.push_back((key.into(), until));
+        inner.evict(now, self.capacity);
+        None
+    }
+
+    fn complete(&self, key: &[u8], until: i64) {
+        let mut inner = self.lock();
+        inner.entries.insert(key.into(), (Held::Done, until));
+        inner.order.push_back((key.into(), until));
+    }
+
+    fn release(&self, key: &[u8]) {
+        self.lock().entries.remove(key);
+    }
+
+    fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_claimed_once_until_it_expires() {
+        let store = MemoryStore::new(10);
+        assert_eq!(store.claim(b"k", Held::Done, 100, 200), None);
+        assert_eq!(store.claim(b"k", Held::Done, 150, 250), Some(Held::Done));
+        assert_eq!(
+            store.claim(b"k", Held::Done, 200, 300),
+            None,
+            "expired at `until`"
+        );
+    }
+
+    #[test]
+    fn in_flight_keys_complete_or_release() {
+        let store = MemoryStore::new(10);
+        assert_eq!(store.claim(b"evt", Held::InFlight, 0, 60), None);
+        assert_eq!(
+            store.claim(b"evt", Held::InFlight, 1, 60),
+            Some(Held::InFlight)
+        );
+        store.release(b"evt");
+        assert_eq!(store.claim(b"evt", Held::InFlight, 2, 60), None);
+        store.complete(b"evt", 1000);
+        assert_eq!(
+            store.claim(b"evt", Held::InFlight, 500, 560),
+            Some(Held::Done)
+        );
+    }
+
+    #[test]
+    fn capacity_evicts_the_oldest() {
+        let store = MemoryStore::new(2);
+        for key in [b"a", b"b", b"c"] {
+            assert_eq!(store.claim(key, Held::Done, 0, 100), None);
+        }
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.claim(b"a", Held::Done, 1, 100), None, "a was evicted");
+        assert_eq!(store.claim(b"c", Held::Done, 1, 100), Some(Held::Done));
+    }
+}
