@@ -1,0 +1,333 @@
+//! Shared harness for the integration tests: a gateway on `127.0.0.1:0`, a recording test
+//! upstream on `127.0.0.1:0`, a client with a deadline on every await, and signing helpers.
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use stripe_app_gateway::auth::signature::signature_header;
+use stripe_app_gateway::clock::{Clock, ManualClock, SystemClock};
+use stripe_app_gateway::config::Config;
+use stripe_app_gateway::run::{self, Running};
+use stripe_app_gateway::secret::Secret;
+use tokio::net::TcpListener;
+
+/// Every await in a test ends within this.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+pub const APP_SECRET: &str = "absec_test_current_0123456789abcdef";
+pub const APP_SECRET_OLD: &str = "absec_test_previous_0123456789abcdef";
+pub const WEBHOOK_SECRET: &str = "whsec_test_live_0123456789abcdef";
+
+/// Awaits `future` or panics after [`DEADLINE`].
+pub async fn deadline<F: std::future::Future>(future: F) -> F::Output {
+    tokio::time::timeout(DEADLINE, future)
+        .await
+        .expect("deadline exceeded")
+}
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    SystemClock.now()
+}
+
+/// `t=…,v1=…` for `body` signed with `secrets` at `timestamp`.
+pub fn sign(secrets: &[&str], timestamp: i64, body: &[u8]) -> String {
+    let secrets: Vec<Secret> = secrets.iter().map(|s| Secret::new(*s)).collect();
+    let refs: Vec<&Secret> = secrets.iter().collect();
+    signature_header(&refs, timestamp, body)
+}
+
+/// The default app body `{"user_id":…,"account_id":…}`.
+pub fn app_body(user: &str, account: &str) -> Vec<u8> {
+    format!(r#"{{"user_id":"{user}","account_id":"{account}"}}"#).into_bytes()
+}
+
+/// A webhook event body.
+pub fn event_body(id: &str, event_type: &str, livemode: bool, account: Option<&str>) -> Vec<u8> {
+    let account = account.map_or(String::new(), |a| format!(r#","account":"{a}""#));
+    format!(r#"{{"id":"{id}","object":"event","type":"{event_type}","livemode":{livemode}{account},"data":{{"object":{{}}}}}}"#).into_bytes()
+}
+
+/// What the test upstream saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: Method,
+    pub path_and_query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// How the test upstream answers.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    pub status: StatusCode,
+    pub delay: Duration,
+    pub body: &'static str,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            status: StatusCode::OK,
+            delay: Duration::ZERO,
+            body: r#"{"ok":true}"#,
+        }
+    }
+}
+
+/// A recording upstream on `127.0.0.1:0`.
+#[derive(Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    behaviour: Arc<Mutex<Behaviour>>,
+}
+
+impl Upstream {
+    pub async fn start() -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind upstream");
+        let upstream = Upstream {
+            addr: listener.local_addr().expect("addr"),
+            seen: Arc::default(),
+            behaviour: Arc::default(),
+        };
+        let state = upstream.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let state = state.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        let state = state.clone();
+                        async move { Ok::<_, std::convert::Infallible>(state.answer(request).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        upstream
+    }
+
+    async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        let behaviour = self.behaviour.lock().expect("lock").clone();
+        self.seen.lock().expect("lock").push(Seen {
+            method: parts.method,
+            path_and_query: parts
+                .uri
+                .path_and_query()
+                .map_or("/".into(), |pq| pq.as_str().to_string()),
+            headers: parts.headers,
+            body,
+        });
+        tokio::time::sleep(behaviour.delay).await;
+        let mut response = Response::new(Full::new(Bytes::from_static(behaviour.body.as_bytes())));
+        *response.status_mut() = behaviour.status;
+        response
+    }
+
+    /// Sets how the next requests are answered.
+    pub fn behave(&self, behaviour: Behaviour) {
+        *self.behaviour.lock().expect("lock") = behaviour;
+    }
+
+    /// Requests received so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// A gateway started from a config text, in its own temporary directory.
+pub struct TestGateway {
+    pub running: Option<Running>,
+    pub data: SocketAddr,
+    pub admin: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub clock: Arc<ManualClock>,
+    pub registry: prometheus::Registry,
+}
+
+/// Configuration text with the usual keyrings; `{upstream}` and `{dir}` are substituted.
+pub fn config_text(upstream: &str, routes: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+shutdown_delay = "0s"
+shutdown_grace = "5s"
+
+[admin]
+listen = "127.0.0.1:0"
+
+[upstream]
+url = "{upstream}"
+connect_timeout = "1s"
+timeout = "2s"
+webhook_timeout = "2s"
+
+[reload]
+poll_interval = "0s"
+watch = false
+
+[keyrings.app]
+kind = "app"
+secrets = [{{ id = "current", value = "{APP_SECRET}" }}]
+
+[keyrings.hooks]
+kind = "webhook"
+secrets = [{{ id = "live", value = "{WEBHOOK_SECRET}" }}]
+
+{routes}
+"#
+    )
+}
+
+/// An app route `/api/` with CORS, plus `extra` keys.
+pub fn app_route(extra: &str) -> String {
+    format!("[[routes]]\nid = \"ui\"\npath_prefix = \"/api/\"\nmethods = [\"GET\", \"POST\"]\nauth = \"app\"\nkeyring = \"app\"\ncors = true\n{extra}\n")
+}
+
+impl TestGateway {
+    /// Writes `text` to `gateway.toml` in a fresh directory and starts a gateway on it, with a
+    /// manual clock set to the real time.
+    pub async fn start(text: &str) -> TestGateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("gateway.toml");
+        std::fs::write(
+            &config_path,
+            text.replace("{dir}", &dir.path().display().to_string()),
+        )
+        .expect("write config");
+        Self::start_in(dir, config_path).await
+    }
+
+    /// Starts a gateway on an existing config file.
+    pub async fn start_in(dir: tempfile::TempDir, config_path: PathBuf) -> TestGateway {
+        let config = Config::load(&config_path).unwrap_or_else(|err| panic!("test config: {err}"));
+        let clock = Arc::new(ManualClock::new(now()));
+        let registry = prometheus::Registry::new();
+        let running = deadline(run::start(config, registry.clone(), clock.clone()))
+            .await
+            .expect("start gateway");
+        TestGateway {
+            data: running.data_addr,
+            admin: running.admin_addr,
+            running: Some(running),
+            dir,
+            config_path,
+            clock,
+            registry,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.data)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
+    }
+
+    /// The Prometheus exposition text.
+    pub fn metrics(&self) -> String {
+        stripe_app_gateway::metrics::render(&self.registry)
+    }
+
+    /// Drains and stops the gateway.
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            deadline(running.shutdown()).await;
+        }
+    }
+}
+
+/// A response with its body read.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!(
+                "not JSON ({err}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// `error.code` of a gateway error body.
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// Sends one request with a deadline and reads the whole response.
+pub async fn send(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Answer {
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let mut builder = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder.body(Full::new(body.into())).expect("request");
+    let response = deadline(client.request(request)).await.expect("response");
+    let (parts, body) = response.into_parts();
+    let body = deadline(body.collect()).await.expect("body").to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// A signed app `POST` of `body` to `url`.
+pub async fn post_signed(url: &str, body: &[u8], extra: &[(&str, &str)]) -> Answer {
+    let header = sign(&[APP_SECRET], now(), body);
+    let mut headers = vec![
+        ("stripe-signature", header.as_str()),
+        ("content-type", "application/json"),
+    ];
+    headers.extend_from_slice(extra);
+    send(Method::POST, url, &headers, body.to_vec()).await
+}
