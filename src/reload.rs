@@ -20,6 +20,9 @@ use crate::snapshot::Snapshot;
 /// Secrets expiring within this window are warned about.
 pub const EXPIRY_WARNING: i64 = 24 * 3600;
 
+/// How often expiry warnings are repeated while secrets approach their `not_after`.
+const EXPIRY_RECHECK: Duration = Duration::from_secs(3600);
+
 /// Reloads one gateway from one config path.
 pub struct Reloader {
     gateway: Arc<Gateway>,
@@ -209,18 +212,30 @@ fn fingerprint_of_path(config: &Path, files: &[PathBuf]) -> u64 {
     }
 }
 
-/// Runs the file watcher and the fingerprint poll until `stop` resolves.
-pub async fn watch(reloader: Arc<Reloader>, stop: impl std::future::Future<Output = ()>) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<()>(1);
-    let mut watcher = start_watcher(&reloader, tx);
+/// Starts watching now (so no change after this call is missed), then runs the watcher and
+/// the fingerprint poll in a task until `stop` resolves.
+pub fn spawn_watch(
+    reloader: Arc<Reloader>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<()>(1);
+    let watcher = start_watcher(&reloader, tx);
+    tokio::spawn(watch_loop(reloader, watcher, rx, stop))
+}
+
+async fn watch_loop(
+    reloader: Arc<Reloader>,
+    mut watcher: Option<DirWatcher>,
+    mut rx: tokio::sync::mpsc::Receiver<()>,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let poll = reloader.gateway.snapshot().config.reload.poll_interval;
-    let mut ticker = tokio::time::interval(if poll.is_zero() {
-        Duration::from_secs(3600 * 24 * 365)
-    } else {
-        poll
-    });
+    let mut ticker = tokio::time::interval(if poll.is_zero() { Duration::from_secs(3600) } else { poll });
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
+    // Secrets keep expiring between reloads: repeat the warning hourly.
+    let mut expiry = tokio::time::interval(EXPIRY_RECHECK);
+    expiry.tick().await;
     tokio::pin!(stop);
     loop {
         let trigger = tokio::select! {
@@ -231,11 +246,14 @@ pub async fn watch(reloader: Arc<Reloader>, stop: impl std::future::Future<Outpu
                 "file_change"
             }
             _ = ticker.tick(), if !poll.is_zero() => "poll",
+            _ = expiry.tick() => {
+                warn_expiring_secrets(&reloader.gateway.snapshot(), reloader.gateway.clock().now());
+                continue;
+            }
             () = &mut stop => break,
         };
         let worker = reloader.clone();
         let _ = tokio::task::spawn_blocking(move || worker.reload_if_changed(trigger)).await;
-        warn_expiring_secrets(&reloader.gateway.snapshot(), reloader.gateway.clock().now());
         if let Some(watcher) = watcher.as_mut() {
             watcher.sync(&reloader);
         }

@@ -103,7 +103,7 @@ pub async fn start(
             admin_state,
             until(Phase::Stopped),
         )),
-        tokio::spawn(reload::watch(reloader.clone(), until(Phase::Stopped))),
+        reload::spawn_watch(reloader.clone(), until(Phase::Stopped)),
     ];
     tracing::info!(listen = %data_addr, admin = %admin_addr, upstream = %gateway.snapshot().config.upstream.target, version = env!("CARGO_PKG_VERSION"), "stripe-app-gateway started");
     Ok(Running {

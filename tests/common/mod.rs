@@ -331,3 +331,91 @@ pub async fn post_signed(url: &str, body: &[u8], extra: &[(&str, &str)]) -> Answ
     headers.extend_from_slice(extra);
     send(Method::POST, url, &headers, body.to_vec()).await
 }
+
+/// A request body of several chunks whose length is not known in advance, so the client sends
+/// it with `Transfer-Encoding: chunked` and no `Content-Length`.
+pub struct Chunked(std::collections::VecDeque<Bytes>);
+
+impl http_body::Body for Chunked {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.get_mut().0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+    }
+}
+
+/// Like [`send`], but the body goes out chunked (no `Content-Length`), in these chunks.
+pub async fn send_chunked(
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    chunks: Vec<Bytes>,
+) -> Answer {
+    let client: Client<_, Chunked> = Client::builder(TokioExecutor::new()).build_http();
+    let mut builder = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder.body(Chunked(chunks.into())).expect("request");
+    let response = deadline(client.request(request)).await.expect("response");
+    let (parts, body) = response.into_parts();
+    let body = deadline(body.collect()).await.expect("body").to_bytes();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// Asserts that `answer` is the gateway's own JSON error of SPEC §6 with this status and code.
+pub fn assert_error(answer: &Answer, status: u16, code: &str) {
+    assert_eq!(
+        answer.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let json = answer.json();
+    let error = &json["error"];
+    assert_eq!(error["code"], code, "{json}");
+    for field in ["type", "code", "message", "request_id"] {
+        assert!(
+            error[field].as_str().is_some_and(|s| !s.is_empty()),
+            "error.{field} missing: {json}"
+        );
+    }
+    assert_eq!(
+        error["request_id"].as_str(),
+        answer.headers["x-request-id"].to_str().ok(),
+        "the body's request id is the header's"
+    );
+    assert_eq!(answer.headers["content-type"], "application/json");
+    assert_eq!(answer.headers["cache-control"], "no-store");
+    if status == 401 {
+        assert_eq!(answer.headers["www-authenticate"], "Stripe-Signature");
+    }
+}
+
+/// Asserts that none of `needles` occurs in the body or in any header value of `answer`.
+pub fn assert_reveals_none(answer: &Answer, needles: &[&str]) {
+    let body = String::from_utf8_lossy(&answer.body);
+    for needle in needles {
+        assert!(!body.contains(needle), "body reveals {needle}: {body}");
+        for (name, value) in &answer.headers {
+            assert!(
+                !String::from_utf8_lossy(value.as_bytes()).contains(needle),
+                "header {name} reveals {needle}"
+            );
+        }
+    }
+}
+
+/// An address on 127.0.0.1 where nothing listens (bound, then released).
+pub fn closed_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
