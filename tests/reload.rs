@@ -15,7 +15,10 @@ const NEW_SECRET: &str = "absec_test_rotated_fedcba9876543210";
 
 /// A config whose app keyring reads `secret_files` (id, path) and that watches for changes.
 fn file_config(upstream: &str, secret_files: &[(&str, &Path)], watch: bool) -> String {
-    let secrets: Vec<String> = secret_files.iter().map(|(id, path)| format!("{{ id = \"{id}\", file = \"{}\" }}", path.display())).collect();
+    let secrets: Vec<String> = secret_files
+        .iter()
+        .map(|(id, path)| format!("{{ id = \"{id}\", file = \"{}\" }}", path.display()))
+        .collect();
     format!(
         r#"
 [server]
@@ -55,7 +58,11 @@ async fn wait_for_secrets(gateway: &TestGateway, ids: &[&str]) {
     deadline(async {
         loop {
             let snapshot = running.gateway.snapshot();
-            let current: Vec<String> = snapshot.config.keyrings["app"].secrets.iter().map(|s| s.id.clone()).collect();
+            let current: Vec<String> = snapshot.config.keyrings["app"]
+                .secrets
+                .iter()
+                .map(|s| s.id.clone())
+                .collect();
             if current == ids {
                 return;
             }
@@ -68,7 +75,15 @@ async fn wait_for_secrets(gateway: &TestGateway, ids: &[&str]) {
 async fn status_signed_with(gateway: &TestGateway, secrets: &[&str]) -> u16 {
     let body = app_body("usr_1", "acct_1");
     let header = sign(secrets, now(), &body);
-    send(Method::POST, &gateway.url("/api/x"), &[("stripe-signature", &header)], body).await.status.as_u16()
+    send(
+        Method::POST,
+        &gateway.url("/api/x"),
+        &[("stripe-signature", &header)],
+        body,
+    )
+    .await
+    .status
+    .as_u16()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,7 +95,11 @@ async fn rotation_under_continuous_traffic_loses_no_request() {
     std::fs::write(&old_file, format!("{APP_SECRET_OLD}\n")).expect("write");
     std::fs::write(&new_file, format!("{NEW_SECRET}\n")).expect("write");
     let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, file_config(&upstream.url(), &[("old", &old_file)], true)).expect("write");
+    std::fs::write(
+        &config_path,
+        file_config(&upstream.url(), &[("old", &old_file)], true),
+    )
+    .expect("write");
     let gateway = TestGateway::start_in(dir, config_path.clone()).await;
 
     // What Stripe signs with: 0 = old only, 1 = old and new (rolled), 2 = new only.
@@ -89,7 +108,8 @@ async fn rotation_under_continuous_traffic_loses_no_request() {
     let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let url = gateway.url("/api/rotate");
     let traffic = {
-        let (phase, stop, sent, failed) = (phase.clone(), stop.clone(), sent.clone(), failed.clone());
+        let (phase, stop, sent, failed) =
+            (phase.clone(), stop.clone(), sent.clone(), failed.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::SeqCst) {
                 let secrets: &[&str] = match phase.load(Ordering::SeqCst) {
@@ -122,22 +142,45 @@ async fn rotation_under_continuous_traffic_loses_no_request() {
     settle(20).await;
     phase.store(1, Ordering::SeqCst); // Stripe rolls the secret: both signatures for 24 h.
     settle(20).await;
-    replace_file(&config_path, &file_config(&upstream.url(), &[("new", &new_file), ("old", &old_file)], true));
+    replace_file(
+        &config_path,
+        &file_config(
+            &upstream.url(),
+            &[("new", &new_file), ("old", &old_file)],
+            true,
+        ),
+    );
     wait_for_secrets(&gateway, &["new", "old"]).await;
     settle(20).await;
     phase.store(2, Ordering::SeqCst); // The old secret expires at Stripe.
     settle(20).await;
-    replace_file(&config_path, &file_config(&upstream.url(), &[("new", &new_file)], true));
+    replace_file(
+        &config_path,
+        &file_config(&upstream.url(), &[("new", &new_file)], true),
+    );
     wait_for_secrets(&gateway, &["new"]).await;
     settle(20).await;
     stop.store(true, Ordering::SeqCst);
     deadline(traffic).await.expect("traffic task");
     assert!(sent.load(Ordering::SeqCst) >= 100);
-    assert_eq!(failed.load(Ordering::SeqCst), 0, "requests failed during rotation");
+    assert_eq!(
+        failed.load(Ordering::SeqCst),
+        0,
+        "requests failed during rotation"
+    );
     let metrics = gateway.metrics();
-    assert!(metrics.contains(r#"stripe_app_gateway_secret_matches_total{keyring="app",secret="new"}"#), "{metrics}");
-    assert!(metrics.contains(r#"stripe_app_gateway_secret_matches_total{keyring="app",secret="old"}"#));
-    assert_eq!(status_signed_with(&gateway, &[APP_SECRET_OLD]).await, 401, "old secret removed");
+    assert!(
+        metrics.contains(r#"stripe_app_gateway_secret_matches_total{keyring="app",secret="new"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"stripe_app_gateway_secret_matches_total{keyring="app",secret="old"}"#)
+    );
+    assert_eq!(
+        status_signed_with(&gateway, &[APP_SECRET_OLD]).await,
+        401,
+        "old secret removed"
+    );
     gateway.stop().await;
 }
 
@@ -152,7 +195,15 @@ async fn a_kubernetes_data_symlink_swap_is_picked_up() {
     std::os::unix::fs::symlink("..2026_11_24_a", secrets.join("..data")).expect("symlink");
     std::os::unix::fs::symlink("..data/app-secret", secrets.join("app-secret")).expect("symlink");
     let config_path = dir.path().join("gateway.toml");
-    std::fs::write(&config_path, file_config(&upstream.url(), &[("k8s", &secrets.join("app-secret"))], true)).expect("write");
+    std::fs::write(
+        &config_path,
+        file_config(
+            &upstream.url(),
+            &[("k8s", &secrets.join("app-secret"))],
+            true,
+        ),
+    )
+    .expect("write");
     let gateway = TestGateway::start_in(dir, config_path).await;
     assert_eq!(status_signed_with(&gateway, &[APP_SECRET]).await, 200);
 
@@ -183,14 +234,31 @@ async fn a_broken_config_keeps_the_running_one_until_fixed() {
     let gateway = TestGateway::start_in(dir, config_path.clone()).await;
 
     // An editor-style rename of a broken file: parse error.
-    replace_file(&config_path, &good.replace("kind = \"app\"", "kind = \"app\"\nbogus = 1"));
-    wait_for_metric(&gateway, r#"stripe_app_gateway_config_reloads_total{result="failure"} 1"#).await;
-    assert!(gateway.metrics().contains("stripe_app_gateway_config_last_reload_success 0"));
-    assert_eq!(status_signed_with(&gateway, &[APP_SECRET]).await, 200, "still serving the old snapshot");
+    replace_file(
+        &config_path,
+        &good.replace("kind = \"app\"", "kind = \"app\"\nbogus = 1"),
+    );
+    wait_for_metric(
+        &gateway,
+        r#"stripe_app_gateway_config_reloads_total{result="failure"} 1"#,
+    )
+    .await;
+    assert!(gateway
+        .metrics()
+        .contains("stripe_app_gateway_config_last_reload_success 0"));
+    assert_eq!(
+        status_signed_with(&gateway, &[APP_SECRET]).await,
+        200,
+        "still serving the old snapshot"
+    );
 
     // A secret with the wrong prefix: also refused, all or nothing.
     std::fs::write(&secret_file, "whsec_wrong_family").expect("write");
-    wait_for_metric(&gateway, r#"stripe_app_gateway_config_reloads_total{result="failure"} 2"#).await;
+    wait_for_metric(
+        &gateway,
+        r#"stripe_app_gateway_config_reloads_total{result="failure"} 2"#,
+    )
+    .await;
     assert_eq!(status_signed_with(&gateway, &[APP_SECRET]).await, 200);
 
     // Fixed: the new secret is applied.
@@ -223,16 +291,26 @@ async fn post_reload_answers_with_the_result() {
     let gateway = TestGateway::start_in(dir, config_path.clone()).await;
 
     std::fs::write(&secret_file, NEW_SECRET).expect("write");
-    assert_eq!(status_signed_with(&gateway, &[NEW_SECRET]).await, 401, "no watcher, no poll: not yet");
+    assert_eq!(
+        status_signed_with(&gateway, &[NEW_SECRET]).await,
+        401,
+        "no watcher, no poll: not yet"
+    );
     let answer = send(Method::POST, &gateway.admin_url("/reload"), &[], "").await;
     assert_eq!(answer.status, 200, "{:?}", answer.body);
     assert_eq!(answer.json()["result"], "success");
     assert_eq!(status_signed_with(&gateway, &[NEW_SECRET]).await, 200);
 
-    let listen_changed = good.replace("listen = \"127.0.0.1:0\"\nshutdown_delay", "listen = \"127.0.0.1:1\"\nshutdown_delay");
+    let listen_changed = good.replace(
+        "listen = \"127.0.0.1:0\"\nshutdown_delay",
+        "listen = \"127.0.0.1:1\"\nshutdown_delay",
+    );
     std::fs::write(&config_path, listen_changed).expect("write");
     let answer = send(Method::POST, &gateway.admin_url("/reload"), &[], "").await;
-    assert_eq!(answer.json()["restart_required"], serde_json::json!(["server.listen"]));
+    assert_eq!(
+        answer.json()["restart_required"],
+        serde_json::json!(["server.listen"])
+    );
 
     std::fs::write(&config_path, "[upstream]\nurl = 5\n").expect("write");
     let answer = send(Method::POST, &gateway.admin_url("/reload"), &[], "").await;
@@ -240,7 +318,11 @@ async fn post_reload_answers_with_the_result() {
     let json = answer.json();
     assert_eq!(json["result"], "failure");
     assert_eq!(json["key"], "upstream.url");
-    assert_eq!(status_signed_with(&gateway, &[NEW_SECRET]).await, 200, "failed reload changed nothing");
+    assert_eq!(
+        status_signed_with(&gateway, &[NEW_SECRET]).await,
+        200,
+        "failed reload changed nothing"
+    );
     let answer = send(Method::GET, &gateway.admin_url("/reload"), &[], "").await;
     assert_eq!(answer.status, 405);
     gateway.stop().await;
@@ -253,7 +335,8 @@ async fn the_poll_picks_up_changes_without_a_watcher() {
     let secret_file = dir.path().join("app-secret");
     std::fs::write(&secret_file, APP_SECRET).expect("write");
     let config_path = dir.path().join("gateway.toml");
-    let text = file_config(&upstream.url(), &[("current", &secret_file)], false).replace("poll_interval = \"0s\"", "poll_interval = \"100ms\"");
+    let text = file_config(&upstream.url(), &[("current", &secret_file)], false)
+        .replace("poll_interval = \"0s\"", "poll_interval = \"100ms\"");
     std::fs::write(&config_path, text).expect("write");
     let gateway = TestGateway::start_in(dir, config_path).await;
     std::fs::write(&secret_file, NEW_SECRET).expect("write");
@@ -270,11 +353,15 @@ async fn the_poll_picks_up_changes_without_a_watcher() {
 async fn a_secret_stops_verifying_exactly_at_not_after() {
     let upstream = Upstream::start().await;
     let expiry = now() + 3600;
-    let stamp = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + Duration::from_secs(expiry as u64));
+    let stamp = humantime::format_rfc3339_seconds(
+        std::time::UNIX_EPOCH + Duration::from_secs(expiry as u64),
+    );
     let routes = app_route("");
     let text = config_text(&upstream.url(), &routes).replace(
         &format!("secrets = [{{ id = \"current\", value = \"{APP_SECRET}\" }}]"),
-        &format!("secrets = [{{ id = \"current\", value = \"{APP_SECRET}\", not_after = \"{stamp}\" }}]"),
+        &format!(
+            "secrets = [{{ id = \"current\", value = \"{APP_SECRET}\", not_after = \"{stamp}\" }}]"
+        ),
     );
     let gateway = TestGateway::start(&text).await;
     let body = app_body("usr_1", "acct_1");
@@ -287,7 +374,11 @@ async fn a_secret_stops_verifying_exactly_at_not_after() {
         }
     };
     gateway.clock.set(expiry - 1);
-    assert_eq!(at(expiry - 1).await.status, 200, "one second before not_after");
+    assert_eq!(
+        at(expiry - 1).await.status,
+        200,
+        "one second before not_after"
+    );
     let ready = send(Method::GET, &gateway.admin_url("/readyz"), &[], "").await;
     assert_eq!(ready.status, 200);
     gateway.clock.set(expiry);
@@ -299,4 +390,3 @@ async fn a_secret_stops_verifying_exactly_at_not_after() {
     assert!(gateway.metrics().contains(&format!(r#"stripe_app_gateway_secret_not_after_timestamp_seconds{{keyring="app",secret="current"}} {expiry}"#)));
     gateway.stop().await;
 }
-
