@@ -230,7 +230,11 @@ async fn watch_loop(
     stop: impl std::future::Future<Output = ()>,
 ) {
     let poll = reloader.gateway.snapshot().config.reload.poll_interval;
-    let mut ticker = tokio::time::interval(if poll.is_zero() { Duration::from_secs(3600) } else { poll });
+    let mut ticker = tokio::time::interval(if poll.is_zero() {
+        Duration::from_secs(3600)
+    } else {
+        poll
+    });
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
     // Secrets keep expiring between reloads: repeat the warning hourly.

@@ -12,6 +12,9 @@ use crate::config::{AppPolicy, Config, RouteAuth, UpstreamTarget, WebhookPolicy}
 use crate::proxy::upstream::UpstreamClient;
 use crate::routes::Router;
 
+/// A keyring with its name, as routes hold it.
+type NamedKeyring = (Arc<str>, Arc<Keyring>);
+
 /// Everything one request needs, built once per (re)load.
 #[derive(Debug)]
 pub struct Snapshot {
@@ -21,7 +24,7 @@ pub struct Snapshot {
     pub identity: IdentityHeaders,
     pub client: Arc<UpstreamClient>,
     /// Keyrings by name (shared with the routes that use them).
-    pub keyrings: Vec<(Arc<str>, Arc<Keyring>)>,
+    pub keyrings: Vec<NamedKeyring>,
 }
 
 /// A compiled route.
@@ -114,7 +117,7 @@ impl IdentityHeaders {
 impl Snapshot {
     /// Compiles `config`; reuses the upstream client of `previous` when its settings are equal.
     pub fn build(config: Config, previous: Option<&Snapshot>) -> Snapshot {
-        let keyrings: Vec<(Arc<str>, Arc<Keyring>)> = config
+        let keyrings: Vec<NamedKeyring> = config
             .keyrings
             .iter()
             .map(|(name, keyring)| {
@@ -162,7 +165,7 @@ impl Snapshot {
 fn compile_route(
     route: &crate::config::RouteConfig,
     config: &Config,
-    find: &dyn Fn(&str) -> (Arc<str>, Arc<Keyring>),
+    find: &dyn Fn(&str) -> NamedKeyring,
 ) -> Route {
     let (auth, default_timeout) = match &route.auth {
         RouteAuth::None => (Auth::None, config.upstream.timeout),

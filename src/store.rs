@@ -1,7 +1,7 @@
 //! Keys seen recently: the replay cache of app signatures and the webhook dedupe record share
 //! this [`SeenStore`] trait, so a shared store (Redis, …) can replace the in-memory one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 /// The state a key is held in.
@@ -64,6 +64,20 @@ impl MemoryStore {
 }
 
 impl Inner {
+    /// Queues `key` for eviction. Released and re-held keys leave stale entries that `evict`
+    /// only drops from the front, so the queue is compacted once it is twice the capacity:
+    /// memory stays bounded however many deliveries fail (amortised O(1) per call).
+    fn remember(&mut self, key: &[u8], until: i64, capacity: usize) {
+        self.order.push_back((key.into(), until));
+        if self.order.len() > capacity.saturating_mul(2) {
+            let entries = &self.entries;
+            let mut queued = HashSet::with_capacity(entries.len());
+            self.order.retain(|(key, until)| {
+                entries.get(key).is_some_and(|(_, u)| u == until) && queued.insert(key.clone())
+            });
+        }
+    }
+
     fn evict(&mut self, now: i64, capacity: usize) {
         while let Some((key, until)) = self.order.front() {
             let current = self.entries.get(key).map(|(_, u)| *u);
@@ -89,7 +103,7 @@ impl SeenStore for MemoryStore {
             }
         }
         inner.entries.insert(key.into(), (state, until));
-        inner.order.push_back((key.into(), until));
+        inner.remember(key, until, self.capacity);
         inner.evict(now, self.capacity);
         None
     }
@@ -97,7 +111,7 @@ impl SeenStore for MemoryStore {
     fn complete(&self, key: &[u8], until: i64) {
         let mut inner = self.lock();
         inner.entries.insert(key.into(), (Held::Done, until));
-        inner.order.push_back((key.into(), until));
+        inner.remember(key, until, self.capacity);
     }
 
     fn release(&self, key: &[u8]) {
@@ -140,6 +154,28 @@ mod tests {
             store.claim(b"evt", Held::InFlight, 500, 560),
             Some(Held::Done)
         );
+    }
+
+    #[test]
+    fn failed_deliveries_do_not_grow_the_eviction_queue() {
+        let store = MemoryStore::new(4);
+        assert_eq!(store.claim(b"kept", Held::Done, 0, 1_000_000), None);
+        for now in 1..10_000 {
+            assert_eq!(store.claim(b"evt", Held::InFlight, now, now + 60), None);
+            store.release(b"evt");
+            assert_eq!(store.claim(b"same", Held::InFlight, 0, 60), None);
+            store.release(b"same");
+        }
+        assert_eq!(store.claim(b"evt", Held::InFlight, 10_000, 10_060), None);
+        store.complete(b"evt", 20_000);
+        let queued = store.lock().order.len();
+        assert!(queued <= 8, "{queued} keys queued for 2 held");
+        assert_eq!(store.len(), 2);
+        assert_eq!(
+            store.claim(b"kept", Held::Done, 10_001, 0),
+            Some(Held::Done)
+        );
+        assert_eq!(store.claim(b"evt", Held::Done, 10_001, 0), Some(Held::Done));
     }
 
     #[test]

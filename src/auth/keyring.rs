@@ -78,7 +78,7 @@ impl KeyringSecret {
     /// Whether the secret verifies at `now`: always without `not_after`, otherwise while
     /// `now < not_after` (it no longer verifies exactly at `not_after`).
     pub fn is_active(&self, now: i64) -> bool {
-        self.not_after.map_or(true, |not_after| now < not_after)
+        self.not_after.is_none_or(|not_after| now < not_after)
     }
 
     /// The MAC state after absorbing `<t>.<payload>`, ready to be finalized.

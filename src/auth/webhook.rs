@@ -18,7 +18,8 @@ pub struct WebhookEvent {
     /// `type`, e.g. `payment_intent.succeeded`.
     pub event_type: String,
     /// `livemode`: route on this, not on the endpoint that received the event (rule 16).
-    pub livemode: bool,
+    /// `None` when the event has no `livemode` field (Stripe always sends one).
+    pub livemode: Option<bool>,
     /// `account`: the connected or installing account, when the event has one (rule 19).
     pub account: Option<String>,
 }
@@ -36,7 +37,7 @@ pub fn verify_webhook(
 }
 
 /// After verification: JSON object (no duplicate keys at any depth) with string `id`, string
-/// `type`, boolean `livemode`, optional string/null `account`; else `Err(MalformedBody)`. Other
+/// `type`, optional boolean `livemode`, optional string/null `account`; else `Err(MalformedBody)`. Other
 /// fields are ignored (but still checked for duplicate keys).
 pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, Rejection> {
     parse_strict(body, ObjectSeed(EventVisitor))
@@ -72,7 +73,7 @@ impl<'de> Visitor<'de> for EventVisitor {
             event_type: event_type
                 .ok_or_else(|| de::Error::missing_field("type"))?
                 .into_owned(),
-            livemode: livemode.ok_or_else(|| de::Error::missing_field("livemode"))?,
+            livemode,
             account: account.flatten(),
         })
     }

@@ -256,11 +256,11 @@ pub enum LivemodeFilter {
 }
 
 impl LivemodeFilter {
-    /// Whether an event with this `livemode` passes.
-    pub fn admits(self, livemode: bool) -> bool {
+    /// Whether an event with this `livemode` passes; an event without one passes only `any`.
+    pub fn admits(self, livemode: Option<bool>) -> bool {
         match self {
-            LivemodeFilter::Live => livemode,
-            LivemodeFilter::Test => !livemode,
+            LivemodeFilter::Live => livemode == Some(true),
+            LivemodeFilter::Test => livemode == Some(false),
             LivemodeFilter::Any => true,
         }
     }

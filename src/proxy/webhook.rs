@@ -214,10 +214,10 @@ fn inject(
     let names = &snapshot.identity;
     set_header(headers, &names.event_id, &event.id);
     set_header(headers, &names.event_type, &event.event_type);
-    headers.insert(
-        names.livemode.clone(),
-        HeaderValue::from_static(if event.livemode { "true" } else { "false" }),
-    );
+    if let Some(livemode) = event.livemode {
+        let value = if livemode { "true" } else { "false" };
+        headers.insert(names.livemode.clone(), HeaderValue::from_static(value));
+    }
     if let Some(account) = &event.account {
         set_header(headers, &names.account_id, account);
     }

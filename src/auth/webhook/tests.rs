@@ -15,7 +15,7 @@ fn reads_routing_fields() {
     let expected = WebhookEvent {
         id: "evt_1".into(),
         event_type: "account.application.authorized".into(),
-        livemode: true,
+        livemode: Some(true),
         account: Some("acct_9".into()),
     };
     assert_eq!(parsed, Ok(expected));
@@ -34,7 +34,6 @@ fn rejects_missing_or_mistyped_fields() {
     for text in [
         r#"{"type":"t","livemode":false}"#,
         r#"{"id":"evt_1","livemode":false}"#,
-        r#"{"id":"evt_1","type":"t"}"#,
         r#"{"id":1,"type":"t","livemode":false}"#,
         r#"{"id":"evt_1","type":null,"livemode":false}"#,
         r#"{"id":"evt_1","type":"t","livemode":"false"}"#,
@@ -78,4 +77,10 @@ fn verification_never_depends_on_json() {
             Ok(100)
         );
     }
+}
+
+#[test]
+fn livemode_is_optional_but_typed() {
+    assert_eq!(event(r#"{"id":"evt_1","type":"t"}"#).map(|e| e.livemode), Ok(None));
+    assert_eq!(event(r#"{"id":"evt_1","type":"t","livemode":false}"#).map(|e| e.livemode), Ok(Some(false)));
 }
