@@ -21,7 +21,9 @@ impl Router {
                 PathMatch::Prefix(p) => router.prefixes.push((p.as_str().into(), index)),
             }
         }
-        router.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        router
+            .prefixes
+            .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         router
     }
 
@@ -40,9 +42,9 @@ impl Router {
     }
 }
 
-/// A path in normal form: starts with `/`, no empty, `.` or `..` segment, no backslash, no
-/// control character, and no percent-encoded `/`, `\`, `.` or NUL (which a backend might decode
-/// into a path that escapes the route's prefix).
+/// A path in normal form: starts with `/`, no empty, `.` or `..` segment (also not with
+/// `;parameters`, as in `/..;/`), no backslash, no control character, and no percent-encoded `/`,
+/// `\`, `.` or NUL (which a backend might decode into a path that escapes the route's prefix).
 pub fn is_normal_path(path: &str) -> bool {
     let bytes = path.as_bytes();
     if bytes.first() != Some(&b'/')
@@ -65,8 +67,11 @@ pub fn is_normal_path(path: &str) -> bool {
 }
 
 fn bad_segment(segment: &str, last: bool) -> bool {
+    // Servlet containers (Tomcat, Jetty) drop `;params` before resolving dot segments, so
+    // `/public/..;/admin` reaches `/admin` there: judge the name before the first `;`.
+    let name = segment.split(';').next().unwrap_or(segment);
     // A trailing slash (`/api/`) leaves one empty last segment, which is fine.
-    (segment.is_empty() && !last) || segment == "." || segment == ".."
+    (segment.is_empty() && !last) || name == "." || name == ".."
 }
 
 fn has_encoded_separator(bytes: &[u8]) -> bool {
@@ -118,11 +123,16 @@ mod tests {
             "/api/a\\b",
             "api/x",
             "/api/%00",
+            "/api/..;/admin",
+            "/api/.;x=1/b",
+            "/api/x/..;jsessionid=1",
         ] {
             assert_eq!(router.find(path), None, "{path}");
         }
         assert!(is_normal_path("/api/"));
         assert!(is_normal_path("/api/a%20b"));
+        assert!(is_normal_path("/api/x;v=1"));
+        assert!(is_normal_path("/api/...;/x"));
         assert!(is_normal_path("/"));
     }
 }

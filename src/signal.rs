@@ -1,25 +1,35 @@
 //! Process signals: SIGTERM/SIGINT drain and stop (a second one exits at once), SIGHUP reloads.
 
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::run::Running;
 
+/// The signals the gateway handles, installed before it starts so that none arriving after the
+/// start-up line gets its default action.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    /// Installs the handlers (needs a running Tokio runtime).
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+}
+
 /// Serves until SIGTERM or SIGINT, reloading on SIGHUP, then runs the drain sequence.
-pub async fn run_until_shutdown(running: Running) {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stopping");
-        running.shutdown().await;
-        return;
-    };
+pub async fn run_until_shutdown(running: Running, mut signals: Signals) {
     loop {
         tokio::select! {
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => {
+            _ = signals.term.recv() => break,
+            _ = signals.int.recv() => break,
+            _ = signals.hup.recv() => {
                 let reloader = running.reloader.clone();
                 let _ = tokio::task::spawn_blocking(move || reloader.reload("sighup")).await;
             }
@@ -27,8 +37,8 @@ pub async fn run_until_shutdown(running: Running) {
     }
     tokio::select! {
         () = running.shutdown() => {}
-        _ = term.recv() => second_signal(),
-        _ = int.recv() => second_signal(),
+        _ = signals.term.recv() => second_signal(),
+        _ = signals.int.recv() => second_signal(),
     }
 }
 

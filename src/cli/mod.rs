@@ -106,6 +106,13 @@ fn run(path: &std::path::Path) -> u8 {
         }
     };
     runtime.block_on(async move {
+        let signals = match crate::signal::Signals::install() {
+            Ok(signals) => signals,
+            Err(err) => {
+                eprintln!("error: cannot install signal handlers: {err}");
+                return 1;
+            }
+        };
         let clock = Arc::new(crate::clock::SystemClock);
         let running = match crate::run::start(config, prometheus::Registry::new(), clock).await {
             Ok(running) => running,
@@ -115,7 +122,7 @@ fn run(path: &std::path::Path) -> u8 {
                 return 1;
             }
         };
-        crate::signal::run_until_shutdown(running).await;
+        crate::signal::run_until_shutdown(running, signals).await;
         0
     })
 }

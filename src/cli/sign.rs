@@ -113,7 +113,7 @@ fn app_body(payload: Option<&str>, user_id: &str, account_id: &str) -> Result<Ve
         return Ok(ids);
     }
     // `{…payload}` minus its closing brace, a comma, then the ids object minus its opening brace.
-    let mut body = compact[..compact.len() - 1].as_bytes().to_vec();
+    let mut body = compact.as_bytes()[..compact.len() - 1].to_vec();
     body.push(b',');
     body.extend_from_slice(&ids[1..]);
     Ok(body)

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 
 use super::body::GatewayBody;
 use super::echo;
-use super::headers::strip_hop_by_hop;
+use super::headers::{forwarded_host_from_authority, strip_hop_by_hop};
 use super::record::Record;
 use super::upstream::UpstreamFailure;
 use crate::config::{ServerConfig, UpstreamTarget};
@@ -51,6 +51,8 @@ pub(super) async fn forward(
     body: GatewayBody,
     record: &mut Record,
 ) -> Result<Response<GatewayBody>, GatewayError> {
+    // Finishes the rewrite for HTTP/2, whose host is only in the URI (every route kind passes here).
+    forwarded_host_from_authority(&mut parts.headers, &parts.uri);
     let (scheme, authority) = match &route.upstream {
         UpstreamTarget::Echo => return echo_response(snapshot, parts, body).await,
         UpstreamTarget::Http { scheme, authority } => (scheme, authority),

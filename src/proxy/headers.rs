@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use http::header::{
     HeaderName, HeaderValue, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
 };
-use http::HeaderMap;
+use http::{HeaderMap, Uri};
 
 use crate::snapshot::IdentityHeaders;
 
@@ -115,6 +115,25 @@ pub fn rewrite_request(
         };
     }
     headers.insert(X_REQUEST_ID.clone(), request_id.clone());
+}
+
+/// HTTP/2 carries the host in `:authority`, which arrives in the URI and not as a `Host` header,
+/// so [`rewrite_request`] cannot see it: when no `X-Forwarded-Host` was set, take the URI's
+/// authority (without any `user@`).
+pub fn forwarded_host_from_authority(headers: &mut HeaderMap, uri: &Uri) {
+    if headers.contains_key(&X_FORWARDED_HOST) {
+        return;
+    }
+    let Some(authority) = uri.authority() else {
+        return;
+    };
+    let host = authority
+        .as_str()
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, host)| host);
+    if let Ok(value) = HeaderValue::from_str(host) {
+        headers.insert(X_FORWARDED_HOST.clone(), value);
+    }
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
@@ -249,6 +268,26 @@ mod tests {
         assert_eq!(headers[&X_FORWARDED_FOR], "203.0.113.9, 10.1.2.3");
         assert_eq!(headers[&X_FORWARDED_PROTO], "https");
         assert_eq!(headers[&X_FORWARDED_HOST], "app.example");
+    }
+
+    #[test]
+    fn forwarded_host_falls_back_to_the_http2_authority() {
+        let uri: Uri = "http://user@gw.example:8443/api/x".parse().expect("uri");
+        let mut headers = HeaderMap::new();
+        rewrite_request(
+            &mut headers,
+            &identity(),
+            peer(false),
+            &HeaderValue::from_static("rid"),
+        );
+        forwarded_host_from_authority(&mut headers, &uri);
+        assert_eq!(headers[&X_FORWARDED_HOST], "gw.example:8443");
+        headers.insert(&X_FORWARDED_HOST, HeaderValue::from_static("from-host"));
+        forwarded_host_from_authority(&mut headers, &uri);
+        assert_eq!(headers[&X_FORWARDED_HOST], "from-host");
+        let mut headers = HeaderMap::new();
+        forwarded_host_from_authority(&mut headers, &"/api/x".parse().expect("uri"));
+        assert!(!headers.contains_key(&X_FORWARDED_HOST));
     }
 
     #[test]

@@ -81,6 +81,12 @@ fn verification_never_depends_on_json() {
 
 #[test]
 fn livemode_is_optional_but_typed() {
-    assert_eq!(event(r#"{"id":"evt_1","type":"t"}"#).map(|e| e.livemode), Ok(None));
-    assert_eq!(event(r#"{"id":"evt_1","type":"t","livemode":false}"#).map(|e| e.livemode), Ok(Some(false)));
+    assert_eq!(
+        event(r#"{"id":"evt_1","type":"t"}"#).map(|e| e.livemode),
+        Ok(None)
+    );
+    assert_eq!(
+        event(r#"{"id":"evt_1","type":"t","livemode":false}"#).map(|e| e.livemode),
+        Ok(Some(false))
+    );
 }
