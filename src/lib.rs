@@ -12,10 +12,12 @@
 //! - [`snapshot`]: config, keyrings, compiled routes and header names in one immutable value.
 //! - [`config`]: the TOML file → validated types; [`secret`]: the redacted `Secret`.
 //! - [`reload`]: hot reload (file watch, poll, SIGHUP, `POST /reload`); [`signal`]: signals.
+//! - [`accesslog`]: the buffered access log.
 //! - [`admin`]: `/healthz`, `/readyz`, `/metrics`, `/reload`; [`metrics`]: Prometheus.
 //! - [`run`]: starting and draining a gateway; [`cli`]: the command line;
 //!   [`telemetry`]: logs; [`clock`]: time as a dependency.
 
+pub mod accesslog;
 pub mod admin;
 pub mod auth;
 pub mod cli;

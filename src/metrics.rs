@@ -135,3 +135,141 @@ pub fn render(registry: &Registry) -> String {
     let _ = prometheus::TextEncoder::new().encode(&registry.gather(), &mut buffer);
     String::from_utf8(buffer).unwrap_or_default()
 }
+
+/// Auth decision results, in label order.
+const RESULTS: [&str; 3] = ["allowed", "denied", "skipped"];
+/// Every auth decision reason the pipeline records.
+const REASONS: [&str; 14] = [
+    "ok",
+    "missing_header",
+    "malformed_header",
+    "no_v1_signature",
+    "signature_mismatch",
+    "timestamp_too_old",
+    "timestamp_in_future",
+    "empty_payload",
+    "malformed_body",
+    "replayed",
+    "role_denied",
+    "preflight",
+    "none",
+    "other",
+];
+/// Webhook event outcomes.
+const OUTCOMES: [&str; 5] = ["forwarded", "filtered", "duplicate", "in_flight", "failed"];
+
+/// The series of one route, resolved once per snapshot so that a request records its metrics
+/// without hashing label values or taking the metric vectors' locks.
+#[derive(Debug)]
+pub struct RouteMetrics {
+    route: String,
+    requests: IntCounterVec,
+    /// `requests_total` children by status − 100, created on first use.
+    statuses: Box<[std::sync::OnceLock<prometheus::IntCounter>]>,
+    auth_vec: IntCounterVec,
+    /// `auth_decisions_total` children by result × reason, created on first use.
+    auth: Box<[std::sync::OnceLock<prometheus::IntCounter>]>,
+    webhook_vec: IntCounterVec,
+    webhook: [std::sync::OnceLock<prometheus::IntCounter>; 5],
+    /// `request_duration_seconds{route}`.
+    pub duration: prometheus::Histogram,
+    /// `upstream_duration_seconds{route}`.
+    pub upstream_duration: prometheus::Histogram,
+    /// `upstream_errors_total{route,kind}` for connect, timeout, broken.
+    pub upstream_errors: [prometheus::IntCounter; 3],
+}
+
+impl RouteMetrics {
+    /// Resolves the series of route `route`.
+    pub fn new(metrics: &Metrics, route: &str) -> RouteMetrics {
+        RouteMetrics {
+            route: route.to_string(),
+            requests: metrics.requests.clone(),
+            statuses: (100..600).map(|_| std::sync::OnceLock::new()).collect(),
+            auth_vec: metrics.auth_decisions.clone(),
+            auth: (0..RESULTS.len() * REASONS.len())
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+            webhook_vec: metrics.webhook_events.clone(),
+            webhook: Default::default(),
+            duration: metrics.request_duration.with_label_values(&[route]),
+            upstream_duration: metrics.upstream_duration.with_label_values(&[route]),
+            upstream_errors: ["connect", "timeout", "broken"]
+                .map(|kind| metrics.upstream_errors.with_label_values(&[route, kind])),
+        }
+    }
+
+    /// Counts a response with `status`.
+    pub fn request(&self, status: http::StatusCode) {
+        let code = status.as_u16();
+        let counter = self.statuses[usize::from(code - 100)].get_or_init(|| {
+            self.requests
+                .with_label_values(&[&self.route, status.as_str()])
+        });
+        counter.inc();
+    }
+
+    /// Counts an auth decision.
+    pub fn auth(&self, result: &str, reason: &str) {
+        let result_index = RESULTS.iter().position(|r| *r == result);
+        let reason_index = REASONS.iter().position(|r| *r == reason);
+        match (result_index, reason_index) {
+            (Some(r), Some(s)) => self.auth[r * REASONS.len() + s]
+                .get_or_init(|| {
+                    self.auth_vec
+                        .with_label_values(&[&self.route, result, reason])
+                })
+                .inc(),
+            _ => self
+                .auth_vec
+                .with_label_values(&[&self.route, result, reason])
+                .inc(),
+        }
+    }
+
+    /// Counts a webhook event outcome.
+    pub fn webhook(&self, outcome: &str) {
+        match OUTCOMES.iter().position(|o| *o == outcome) {
+            Some(index) => self.webhook[index]
+                .get_or_init(|| self.webhook_vec.with_label_values(&[&self.route, outcome]))
+                .inc(),
+            None => self
+                .webhook_vec
+                .with_label_values(&[&self.route, outcome])
+                .inc(),
+        }
+    }
+}
+
+/// The series of one keyring, resolved once per snapshot.
+#[derive(Debug)]
+pub struct KeyringMetrics {
+    /// `secret_matches_total{keyring,secret}` by secret index.
+    pub matches: Vec<prometheus::IntCounter>,
+    /// `signature_age_seconds{keyring}`.
+    pub age: prometheus::Histogram,
+}
+
+impl KeyringMetrics {
+    /// Resolves the series of keyring `name` with these secret ids.
+    pub fn new<'a>(
+        metrics: &Metrics,
+        name: &str,
+        secret_ids: impl Iterator<Item = &'a str>,
+    ) -> KeyringMetrics {
+        KeyringMetrics {
+            matches: secret_ids
+                .map(|secret| metrics.secret_matches.with_label_values(&[name, secret]))
+                .collect(),
+            age: metrics.signature_age.with_label_values(&[name]),
+        }
+    }
+
+    /// Counts a match of secret `index` by a signature `age` seconds old.
+    pub fn matched(&self, index: usize, age: i64) {
+        if let Some(counter) = self.matches.get(index) {
+            counter.inc();
+        }
+        self.age.observe(age.max(0) as f64);
+    }
+}

@@ -91,7 +91,7 @@ impl Reloader {
         }
         let warnings = config.warnings.clone();
         let referenced = config.referenced_files();
-        let snapshot = Snapshot::build(config, Some(&current));
+        let snapshot = Snapshot::build(config, Some(&current), metrics);
         publish_secret_expiry(metrics, &snapshot);
         warn_expiring_secrets(&snapshot, self.gateway.clock().now());
         self.gateway.swap(snapshot);
@@ -177,6 +177,10 @@ fn keep_restart_keys(new: &mut Config, running: &Config) -> Vec<String> {
     if new.server.listen != running.server.listen {
         changed.push("server.listen".to_string());
         new.server.listen = running.server.listen;
+    }
+    if new.log != running.log {
+        changed.push("log".to_string());
+        new.log = running.log.clone();
     }
     if new.admin.listen != running.admin.listen {
         changed.push("admin.listen".to_string());

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::accesslog::AccessLog;
 use crate::admin::Admin;
 use crate::clock::Clock;
 use crate::config::Config;
@@ -68,7 +69,8 @@ pub async fn start(
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    let snapshot = Snapshot::build(config, None);
+    let access_log = Arc::new(AccessLog::new(config.log.format));
+    let snapshot = Snapshot::build(config, None, &metrics);
     reload::publish_secret_expiry(&metrics, &snapshot);
     reload::warn_expiring_secrets(&snapshot, clock.now());
     reload::record_success(&metrics);
@@ -78,6 +80,7 @@ pub async fn start(
         replay: Arc::new(MemoryStore::new(STORE_CAPACITY)),
         dedupe: Arc::new(MemoryStore::new(STORE_CAPACITY)),
         metrics,
+        access_log: access_log.clone(),
     });
     let reloader = Reloader::new(gateway.clone(), path);
     let (stop, phase) = watch::channel(Phase::Serving);
@@ -104,6 +107,7 @@ pub async fn start(
             until(Phase::Stopped),
         )),
         reload::spawn_watch(reloader.clone(), until(Phase::Stopped)),
+        tokio::spawn(crate::accesslog::flusher(access_log, until(Phase::Stopped))),
     ];
     tracing::info!(listen = %data_addr, admin = %admin_addr, upstream = %gateway.snapshot().config.upstream.target, version = env!("CARGO_PKG_VERSION"), "stripe-app-gateway started");
     Ok(Running {

@@ -11,6 +11,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
+use crate::proxy::headers::Peer;
 use crate::proxy::Gateway;
 
 /// Serves `listener` until `stop` resolves, then stops accepting and gives in-flight requests
@@ -33,9 +34,12 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, stop: impl Futu
                 };
                 let _ = stream.set_nodelay(true);
                 let gateway = gateway.clone();
+                // Per-connection facts, computed once: the peer's address as a header value.
+                let peer = Peer::new(remote.ip().to_canonical(), false, "http");
                 let service = service_fn(move |request| {
                     let gateway = gateway.clone();
-                    async move { Ok::<_, Infallible>(gateway.handle(request, remote, false).await) }
+                    let peer = peer.clone();
+                    async move { Ok::<_, Infallible>(gateway.handle(request, &peer).await) }
                 });
                 let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 tokio::spawn(graceful.watch(connection));

@@ -1,6 +1,6 @@
 //! One immutable [`Snapshot`] of everything a request needs: config, keyrings, compiled routes,
-//! precomputed header names and values, and the upstream client. It lives behind one `ArcSwap`
-//! in [`crate::proxy::Gateway`]; a request loads it once and keeps it to the end.
+//! precomputed header names and values, metric handles and the upstream client. It lives behind
+//! one `ArcSwap` in [`crate::proxy::Gateway`]; a request loads it once and keeps it to the end.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,12 +8,10 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue, Method};
 
 use crate::auth::{Keyring, KeyringSecret};
-use crate::config::{AppPolicy, Config, RouteAuth, UpstreamTarget, WebhookPolicy};
+use crate::config::{AppPolicy, Config, RouteAuth, RouteConfig, UpstreamTarget, WebhookPolicy};
+use crate::metrics::{KeyringMetrics, Metrics, RouteMetrics, NO_ROUTE};
 use crate::proxy::upstream::UpstreamClient;
 use crate::routes::Router;
-
-/// A keyring with its name, as routes hold it.
-type NamedKeyring = (Arc<str>, Arc<Keyring>);
 
 /// Everything one request needs, built once per (re)load.
 #[derive(Debug)]
@@ -24,7 +22,9 @@ pub struct Snapshot {
     pub identity: IdentityHeaders,
     pub client: Arc<UpstreamClient>,
     /// Keyrings by name (shared with the routes that use them).
-    pub keyrings: Vec<NamedKeyring>,
+    pub keyrings: Vec<(Arc<str>, Arc<Keyring>)>,
+    /// Metric handles for requests that match no route.
+    pub unmatched: RouteMetrics,
 }
 
 /// A compiled route.
@@ -38,7 +38,10 @@ pub struct Route {
     pub auth: Auth,
     pub cors: bool,
     pub upstream: UpstreamTarget,
+    /// `Host` sent upstream, precomputed (`None` for `builtin:echo`).
+    pub upstream_host: Option<HeaderValue>,
     pub timeout: Duration,
+    pub metrics: RouteMetrics,
 }
 
 impl Route {
@@ -50,18 +53,23 @@ impl Route {
     }
 }
 
+/// A keyring as a route holds it: the secrets and their metric handles.
+#[derive(Debug)]
+pub struct RouteKeyring {
+    pub keyring: Arc<Keyring>,
+    pub metrics: Arc<KeyringMetrics>,
+}
+
 /// A route's authentication, with its keyring resolved.
 #[derive(Debug)]
 pub enum Auth {
     None,
     App {
-        keyring_id: Arc<str>,
-        keyring: Arc<Keyring>,
+        keyring: RouteKeyring,
         policy: AppPolicy,
     },
     Webhook {
-        keyring_id: Arc<str>,
-        keyring: Arc<Keyring>,
+        keyring: RouteKeyring,
         policy: WebhookPolicy,
     },
 }
@@ -115,9 +123,10 @@ impl IdentityHeaders {
 }
 
 impl Snapshot {
-    /// Compiles `config`; reuses the upstream client of `previous` when its settings are equal.
-    pub fn build(config: Config, previous: Option<&Snapshot>) -> Snapshot {
-        let keyrings: Vec<NamedKeyring> = config
+    /// Compiles `config`, resolving metric handles in `metrics`; reuses the upstream client of
+    /// `previous` when its settings are equal.
+    pub fn build(config: Config, previous: Option<&Snapshot>, metrics: &Metrics) -> Snapshot {
+        let keyrings: Vec<(Arc<str>, RouteKeyring)> = config
             .keyrings
             .iter()
             .map(|(name, keyring)| {
@@ -126,24 +135,29 @@ impl Snapshot {
                     .iter()
                     .map(|s| KeyringSecret::new(s.id.as_str(), &s.value, s.not_after))
                     .collect();
-                (
-                    Arc::from(name.as_str()),
-                    Arc::new(Keyring::new(keyring.kind, secrets)),
-                )
+                let ids = keyring.secrets.iter().map(|s| s.id.as_str());
+                let route_keyring = RouteKeyring {
+                    keyring: Arc::new(Keyring::new(keyring.kind, secrets)),
+                    metrics: Arc::new(KeyringMetrics::new(metrics, name, ids)),
+                };
+                (Arc::from(name.as_str()), route_keyring)
             })
             .collect();
         let find = |name: &str| {
             keyrings
                 .iter()
                 .find(|(id, _)| &**id == name)
-                .map(|(id, keyring)| (id.clone(), keyring.clone()))
+                .map(|(_, keyring)| RouteKeyring {
+                    keyring: keyring.keyring.clone(),
+                    metrics: keyring.metrics.clone(),
+                })
                 // Config conversion guarantees every route names an existing keyring.
                 .expect("route keyring exists")
         };
         let routes = config
             .routes
             .iter()
-            .map(|route| compile_route(route, &config, &find))
+            .map(|route| compile_route(route, &config, &find, metrics))
             .collect();
         let client = match previous {
             Some(previous) if previous.client.settings_match(&config.upstream) => {
@@ -156,41 +170,38 @@ impl Snapshot {
             routes,
             identity: IdentityHeaders::new(&config.identity.header_prefix),
             client,
-            keyrings,
+            keyrings: keyrings
+                .into_iter()
+                .map(|(name, keyring)| (name, keyring.keyring))
+                .collect(),
+            unmatched: RouteMetrics::new(metrics, NO_ROUTE),
             config,
         }
     }
 }
 
 fn compile_route(
-    route: &crate::config::RouteConfig,
+    route: &RouteConfig,
     config: &Config,
-    find: &dyn Fn(&str) -> NamedKeyring,
+    find: &dyn Fn(&str) -> RouteKeyring,
+    metrics: &Metrics,
 ) -> Route {
     let (auth, default_timeout) = match &route.auth {
         RouteAuth::None => (Auth::None, config.upstream.timeout),
-        RouteAuth::App(policy) => {
-            let (keyring_id, keyring) = find(&policy.keyring);
-            (
-                Auth::App {
-                    keyring_id,
-                    keyring,
-                    policy: policy.clone(),
-                },
-                config.upstream.timeout,
-            )
-        }
-        RouteAuth::Webhook(policy) => {
-            let (keyring_id, keyring) = find(&policy.keyring);
-            (
-                Auth::Webhook {
-                    keyring_id,
-                    keyring,
-                    policy: policy.clone(),
-                },
-                config.upstream.webhook_timeout,
-            )
-        }
+        RouteAuth::App(policy) => (
+            Auth::App {
+                keyring: find(&policy.keyring),
+                policy: policy.clone(),
+            },
+            config.upstream.timeout,
+        ),
+        RouteAuth::Webhook(policy) => (
+            Auth::Webhook {
+                keyring: find(&policy.keyring),
+                policy: policy.clone(),
+            },
+            config.upstream.webhook_timeout,
+        ),
     };
     let allow = match &route.methods {
         Some(methods) => methods
@@ -200,6 +211,15 @@ fn compile_route(
             .join(", "),
         None => "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".to_string(),
     };
+    let upstream = route
+        .upstream
+        .clone()
+        .unwrap_or_else(|| config.upstream.target.clone());
+    let upstream_host = match &upstream {
+        UpstreamTarget::Echo => None,
+        // An authority parsed from a URL is always a valid header value.
+        UpstreamTarget::Http { authority, .. } => HeaderValue::from_str(authority.as_str()).ok(),
+    };
     Route {
         id: Arc::from(route.id.as_str()),
         methods: route.methods.clone(),
@@ -207,10 +227,9 @@ fn compile_route(
         allow: HeaderValue::from_str(&allow).expect("method list is a valid header value"),
         auth,
         cors: route.cors,
-        upstream: route
-            .upstream
-            .clone()
-            .unwrap_or_else(|| config.upstream.target.clone()),
+        upstream,
+        upstream_host,
         timeout: route.timeout.unwrap_or(default_timeout),
+        metrics: RouteMetrics::new(metrics, &route.id),
     }
 }

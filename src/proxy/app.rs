@@ -1,39 +1,34 @@
 //! Phases 3–6 of `auth = "app"` routes: body, signature (raw body or rebuilt default payload),
 //! replay, roles, identity headers.
 
-use std::sync::Arc;
-
 use http::header::HeaderValue;
 use http::{Request, Response};
 use hyper::body::Incoming;
 
 use super::body::GatewayBody;
-use super::headers::{self, Peer};
+use super::headers;
 use super::record::Record;
-use super::{forward, set_header, Gateway};
-use crate::auth::{signature, verify_app, AppIdentity, Keyring, Rejection, SignatureHeader};
+use super::{forward, set_header, Gateway, Target};
+use crate::auth::{signature, verify_app, AppIdentity, Rejection, SignatureHeader};
 use crate::config::AppPolicy;
 use crate::error::GatewayError;
-use crate::snapshot::{Route, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::store::Held;
 
-/// The resolved auth settings of one app route.
-pub(super) struct AppTarget<'a> {
-    pub keyring_id: &'a Arc<str>,
-    pub keyring: &'a Keyring,
-    pub policy: &'a AppPolicy,
-}
-
 impl Gateway {
-    pub(super) async fn app(
+    pub(super) async fn app<'s>(
         &self,
-        snapshot: &Snapshot,
-        route: &Route,
-        target: AppTarget<'_>,
+        target: Target<'s, '_, AppPolicy>,
         request: Request<Incoming>,
-        peer: Peer,
-        record: &mut Record,
+        record: &mut Record<'s>,
     ) -> Result<Response<GatewayBody>, GatewayError> {
+        let Target {
+            snapshot,
+            route,
+            keyring,
+            policy,
+            peer,
+        } = target;
         let deny = |record: &mut Record, rejection: Rejection| {
             record.auth_denied(rejection.code());
             GatewayError::Unauthenticated {
@@ -52,28 +47,18 @@ impl Gateway {
         let body = forward::read_body(body, &parts.headers, &snapshot.config.server).await?;
         let now = self.clock.now();
         let tolerance = snapshot.config.tolerance_secs;
-        let identity = verify_app(
-            header,
-            &body,
-            target.keyring,
-            target.policy.mode,
-            now,
-            tolerance,
-        )
-        .map_err(|rejection| deny(record, rejection))?;
-        let secret_id = target.keyring.secrets()[identity.verified.secret_index].id();
-        record.secret = Some(Arc::from(secret_id));
-        record.account = Some(identity.account_id.clone());
-        self.count_match(
-            target.keyring_id,
-            secret_id,
-            now - identity.verified.timestamp,
-        );
-        if target.policy.replay_reject && self.is_replay(&identity, now, tolerance) {
+        let identity = verify_app(header, &body, &keyring.keyring, policy.mode, now, tolerance)
+            .map_err(|rejection| deny(record, rejection))?;
+        let secret = identity.verified.secret_index;
+        record.secret = Some(keyring.keyring.secrets()[secret].id());
+        keyring
+            .metrics
+            .matched(secret, now - identity.verified.timestamp);
+        if policy.replay_reject && self.is_replay(&identity, now, tolerance) {
             record.auth_denied("replayed");
             return Err(GatewayError::Replayed);
         }
-        if !roles_satisfied(target.policy, identity.roles.as_deref()) {
+        if !roles_satisfied(policy, identity.roles.as_deref()) {
             record.auth_denied("role_denied");
             return Err(GatewayError::RoleDenied);
         }
@@ -85,19 +70,8 @@ impl Gateway {
             &record.request_id,
         );
         inject(&mut parts.headers, snapshot, &identity);
+        record.account = Some(identity.account_id);
         forward::forward(snapshot, route, parts, GatewayBody::full(body), record).await
-    }
-
-    /// Counts which secret matched and how old the signature was.
-    pub(super) fn count_match(&self, keyring: &str, secret: &str, age: i64) {
-        self.metrics
-            .secret_matches
-            .with_label_values(&[keyring, secret])
-            .inc();
-        self.metrics
-            .signature_age
-            .with_label_values(&[keyring])
-            .observe(age.max(0) as f64);
     }
 
     /// Whether this `(t, v1)` was accepted before; records it otherwise. It is kept until the

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::CONTENT_LENGTH;
+use http::header::{CONTENT_LENGTH, HOST};
 use http::request::Parts;
 use http::uri::Uri;
 use http::{HeaderMap, Request, Response, Version};
@@ -49,7 +49,7 @@ pub(super) async fn forward(
     route: &Route,
     mut parts: Parts,
     body: GatewayBody,
-    record: &mut Record,
+    record: &mut Record<'_>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     // Finishes the rewrite for HTTP/2, whose host is only in the URI (every route kind passes here).
     forwarded_host_from_authority(&mut parts.headers, &parts.uri);
@@ -66,6 +66,9 @@ pub(super) async fn forward(
     // Scheme and authority come from a validated URL, path and query from a parsed request.
     parts.uri = uri.build().map_err(|_| GatewayError::NoRoute)?;
     parts.version = Version::HTTP_11;
+    if let Some(host) = &route.upstream_host {
+        parts.headers.insert(HOST, host.clone());
+    }
     let started = Instant::now();
     let result = snapshot
         .client

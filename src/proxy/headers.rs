@@ -31,52 +31,70 @@ const HOP_BY_HOP: [&str; 5] = [
 ];
 
 /// Where the request came from, for the `X-Forwarded-*` headers.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Peer {
     pub ip: IpAddr,
+    /// `ip` as a header value, made once per connection.
+    pub ip_value: HeaderValue,
     /// The peer is in `server.trusted_proxies`: its `X-Forwarded-*` values are kept.
     pub trusted: bool,
     /// `http` or `https`, as the gateway received the request.
     pub proto: &'static str,
 }
 
+impl Peer {
+    /// The peer at `ip`; `trusted` and `proto` as for [`Peer`].
+    pub fn new(ip: IpAddr, trusted: bool, proto: &'static str) -> Peer {
+        Peer {
+            ip,
+            ip_value: ip_value(ip),
+            trusted,
+            proto,
+        }
+    }
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == CONNECTION
+        || name == TE
+        || name == TRAILER
+        || name == TRANSFER_ENCODING
+        || name == UPGRADE
+        || HOP_BY_HOP.contains(&name.as_str())
+}
+
 /// Removes hop-by-hop headers and the headers named in `Connection` (requests and responses).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    if headers.contains_key(CONNECTION) {
-        let named: Vec<HeaderName> = headers
+    strip(headers, is_hop_by_hop);
+}
+
+/// Removes every header `doomed` picks, plus those named in `Connection`. One pass over the
+/// names first: most messages have nothing to remove, and then nothing is allocated.
+fn strip(headers: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
+    if !headers.keys().any(&doomed) {
+        return;
+    }
+    let mut names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| doomed(name))
+        .cloned()
+        .collect();
+    names.extend(
+        headers
             .get_all(CONNECTION)
             .iter()
             .filter_map(|value| value.to_str().ok())
             .flat_map(|value| value.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-            .collect();
-        for name in named {
-            headers.remove(name);
-        }
-        headers.remove(CONNECTION);
-    }
-    for name in [TE, TRAILER, TRANSFER_ENCODING, UPGRADE] {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
+    );
+    for name in names {
         headers.remove(name);
     }
 }
 
 /// Removes every inbound header under the identity prefix, whatever its case or `_` spelling.
 pub fn strip_identity(headers: &mut HeaderMap, identity: &IdentityHeaders) {
-    // The common case has none: look before allocating.
-    if !headers.keys().any(|name| identity.is_identity_header(name)) {
-        return;
-    }
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| identity.is_identity_header(name))
-        .cloned()
-        .collect();
-    for name in spoofed {
-        headers.remove(name);
-    }
+    strip(headers, |name| identity.is_identity_header(name));
 }
 
 /// Prepares inbound request headers for the upstream: strips what must not pass, sets the
@@ -84,14 +102,15 @@ pub fn strip_identity(headers: &mut HeaderMap, identity: &IdentityHeaders) {
 pub fn rewrite_request(
     headers: &mut HeaderMap,
     identity: &IdentityHeaders,
-    peer: Peer,
+    peer: &Peer,
     request_id: &HeaderValue,
 ) {
-    strip_hop_by_hop(headers);
-    strip_identity(headers, identity);
+    strip(headers, |name| {
+        is_hop_by_hop(name) || identity.is_identity_header(name)
+    });
     let host = headers.remove(HOST);
     if peer.trusted {
-        append_forwarded_for(headers, peer.ip);
+        append_forwarded_for(headers, peer);
         if !headers.contains_key(&X_FORWARDED_PROTO) {
             headers.insert(
                 X_FORWARDED_PROTO.clone(),
@@ -104,7 +123,7 @@ pub fn rewrite_request(
             }
         }
     } else {
-        headers.insert(X_FORWARDED_FOR.clone(), ip_value(peer.ip));
+        headers.insert(X_FORWARDED_FOR.clone(), peer.ip_value.clone());
         headers.insert(
             X_FORWARDED_PROTO.clone(),
             HeaderValue::from_static(peer.proto),
@@ -136,20 +155,20 @@ pub fn forwarded_host_from_authority(headers: &mut HeaderMap, uri: &Uri) {
     }
 }
 
-fn append_forwarded_for(headers: &mut HeaderMap, ip: IpAddr) {
+fn append_forwarded_for(headers: &mut HeaderMap, peer: &Peer) {
     let existing: Vec<&str> = headers
         .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
     if existing.is_empty() {
-        headers.insert(X_FORWARDED_FOR.clone(), ip_value(ip));
+        headers.insert(X_FORWARDED_FOR.clone(), peer.ip_value.clone());
         return;
     }
-    let joined = format!("{}, {ip}", existing.join(", "));
+    let joined = format!("{}, {}", existing.join(", "), peer.ip);
     match HeaderValue::from_str(&joined) {
         Ok(value) => headers.insert(X_FORWARDED_FOR.clone(), value),
-        Err(_) => headers.insert(X_FORWARDED_FOR.clone(), ip_value(ip)),
+        Err(_) => headers.insert(X_FORWARDED_FOR.clone(), peer.ip_value.clone()),
     };
 }
 
@@ -177,11 +196,7 @@ mod tests {
     }
 
     fn peer(trusted: bool) -> Peer {
-        Peer {
-            ip: "10.1.2.3".parse().expect("ip"),
-            trusted,
-            proto: "http",
-        }
+        Peer::new("10.1.2.3".parse().expect("ip"), trusted, "http")
     }
 
     #[test]
@@ -203,7 +218,7 @@ mod tests {
         rewrite_request(
             &mut headers,
             &identity(),
-            peer(false),
+            &peer(false),
             &HeaderValue::from_static("rid"),
         );
         let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
@@ -242,7 +257,7 @@ mod tests {
         rewrite_request(
             &mut headers,
             &identity(),
-            peer(false),
+            &peer(false),
             &HeaderValue::from_static("rid"),
         );
         assert_eq!(headers[&X_FORWARDED_FOR], "10.1.2.3");
@@ -262,7 +277,7 @@ mod tests {
         rewrite_request(
             &mut headers,
             &identity(),
-            peer(true),
+            &peer(true),
             &HeaderValue::from_static("rid"),
         );
         assert_eq!(headers[&X_FORWARDED_FOR], "203.0.113.9, 10.1.2.3");
@@ -277,7 +292,7 @@ mod tests {
         rewrite_request(
             &mut headers,
             &identity(),
-            peer(false),
+            &peer(false),
             &HeaderValue::from_static("rid"),
         );
         forwarded_host_from_authority(&mut headers, &uri);

@@ -20,7 +20,6 @@ pub mod request_id;
 pub mod upstream;
 mod webhook;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,10 +32,11 @@ use hyper::body::Incoming;
 use self::body::GatewayBody;
 use self::headers::{Peer, X_REQUEST_ID};
 use self::record::Record;
+use crate::accesslog::AccessLog;
 use crate::clock::Clock;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use crate::snapshot::{Auth, Route, Snapshot};
+use crate::snapshot::{Auth, Route, RouteKeyring, Snapshot};
 use crate::store::SeenStore;
 
 /// Shared state of every connection: the current snapshot and what outlives reloads.
@@ -46,6 +46,7 @@ pub struct Gateway {
     replay: Arc<dyn SeenStore>,
     dedupe: Arc<dyn SeenStore>,
     metrics: Metrics,
+    access_log: Arc<AccessLog>,
     draining: AtomicBool,
 }
 
@@ -56,6 +57,7 @@ pub struct GatewayParts {
     pub replay: Arc<dyn SeenStore>,
     pub dedupe: Arc<dyn SeenStore>,
     pub metrics: Metrics,
+    pub access_log: Arc<AccessLog>,
 }
 
 impl Gateway {
@@ -67,6 +69,7 @@ impl Gateway {
             replay: parts.replay,
             dedupe: parts.dedupe,
             metrics: parts.metrics,
+            access_log: parts.access_log,
             draining: AtomicBool::new(false),
         })
     }
@@ -101,30 +104,32 @@ impl Gateway {
         self.draining.load(Ordering::SeqCst)
     }
 
-    /// Runs the whole pipeline for one request from `remote`; `tls` says how it arrived.
-    pub async fn handle(
-        &self,
-        request: Request<Incoming>,
-        remote: SocketAddr,
-        tls: bool,
-    ) -> Response<GatewayBody> {
+    /// Runs the whole pipeline for one request from `client`.
+    pub async fn handle(&self, request: Request<Incoming>, client: &Peer) -> Response<GatewayBody> {
         let started = Instant::now();
         let snapshot = self.snapshot.load_full();
+        let snapshot: &Snapshot = &snapshot;
         let _in_flight = InFlight::enter(&self.metrics);
         let mut record = Record::new(&request);
         let route = snapshot
             .router
             .find(request.uri().path())
             .map(|index| &snapshot.routes[index]);
+        record.route = route;
         let result = match route {
             _ if self.metrics.in_flight.get() > snapshot.config.server.max_in_flight as i64 => {
                 Err(GatewayError::Overloaded)
             }
             None => Err(GatewayError::NoRoute),
             Some(route) => {
-                record.route = Some(route.id.clone());
-                let peer = peer(&snapshot, remote, tls);
-                self.route(&snapshot, route, request, peer, &mut record)
+                let mut peer = client.clone();
+                peer.trusted = snapshot
+                    .config
+                    .server
+                    .trusted_proxies
+                    .iter()
+                    .any(|net| net.contains(&peer.ip));
+                self.route(snapshot, route, request, &peer, &mut record)
                     .await
             }
         };
@@ -137,17 +142,22 @@ impl Gateway {
             crate::cors::allow_any_origin(headers);
         }
         headers.insert(X_REQUEST_ID.clone(), record.request_id.clone());
-        record.finish(&self.metrics, response.status(), started);
+        record.finish(
+            &snapshot.unmatched,
+            &self.access_log,
+            response.status(),
+            started,
+        );
         response
     }
 
-    async fn route(
+    async fn route<'s>(
         &self,
-        snapshot: &Snapshot,
-        route: &Route,
+        snapshot: &'s Snapshot,
+        route: &'s Route,
         request: Request<Incoming>,
-        peer: Peer,
-        record: &mut Record,
+        peer: &Peer,
+        record: &mut Record<'s>,
     ) -> Result<Response<GatewayBody>, GatewayError> {
         if route.cors && crate::cors::is_preflight(request.method(), request.headers()) {
             record.auth_skipped("preflight");
@@ -168,49 +178,42 @@ impl Gateway {
                 );
                 forward::forward(snapshot, route, parts, GatewayBody::Stream(body), record).await
             }
-            Auth::App {
-                keyring_id,
-                keyring,
-                policy,
-            } => {
-                let target = app::AppTarget {
-                    keyring_id,
+            Auth::App { keyring, policy } => {
+                let target = Target {
+                    snapshot,
+                    route,
                     keyring,
                     policy,
+                    peer,
                 };
-                self.app(snapshot, route, target, request, peer, record)
-                    .await
+                self.app(target, request, record).await
             }
-            Auth::Webhook {
-                keyring_id,
-                keyring,
-                policy,
-            } => {
-                let target = webhook::WebhookTarget {
-                    keyring_id,
+            Auth::Webhook { keyring, policy } => {
+                let target = Target {
+                    snapshot,
+                    route,
                     keyring,
                     policy,
+                    peer,
                 };
-                self.webhook(snapshot, route, target, request, peer, record)
-                    .await
+                self.webhook(target, request, record).await
             }
         }
     }
+
+    /// Flushes buffered access-log lines (at shutdown).
+    pub fn flush_access_log(&self) {
+        self.access_log.flush();
+    }
 }
 
-fn peer(snapshot: &Snapshot, remote: SocketAddr, tls: bool) -> Peer {
-    let ip = remote.ip().to_canonical();
-    let trusted = snapshot
-        .config
-        .server
-        .trusted_proxies
-        .iter()
-        .any(|net| net.contains(&ip));
-    Peer {
-        ip,
-        trusted,
-        proto: if tls { "https" } else { "http" },
-    }
+/// What an authenticated route's phases work with.
+struct Target<'s, 'p, P> {
+    snapshot: &'s Snapshot,
+    route: &'s Route,
+    keyring: &'s RouteKeyring,
+    policy: &'s P,
+    peer: &'p Peer,
 }
 
 /// Counts a request in flight for as long as it lives, even if the client goes away.

@@ -1,6 +1,5 @@
 //! Phase 8: what one exchange did, written once as an access-log line and as metrics.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::HeaderValue;
@@ -8,25 +7,29 @@ use http::{Method, Request, StatusCode, Uri};
 
 use super::request_id;
 use super::upstream::UpstreamFailure;
-use crate::metrics::{Metrics, NO_ROUTE};
+use crate::accesslog::{AccessLog, Entry};
+use crate::metrics::{RouteMetrics, NO_ROUTE};
+use crate::snapshot::Route;
 
-/// Facts gathered along the pipeline. Holds no secret and no signature.
-pub(super) struct Record {
+/// Facts gathered along the pipeline, borrowing from the request's snapshot `'s`. Holds no
+/// secret and no signature.
+pub(super) struct Record<'s> {
     pub request_id: HeaderValue,
     method: Method,
     uri: Uri,
-    pub route: Option<Arc<str>>,
+    pub route: Option<&'s Route>,
     /// `allowed`, `denied` or `skipped`, with a reason from a fixed set.
     auth: Option<(&'static str, &'static str)>,
     pub account: Option<String>,
-    pub secret: Option<Arc<str>>,
+    /// Id of the secret that matched.
+    pub secret: Option<&'s str>,
     pub upstream: Option<(Option<StatusCode>, Duration)>,
     pub upstream_failure: Option<UpstreamFailure>,
     pub error: Option<&'static str>,
 }
 
-impl Record {
-    pub fn new<B>(request: &Request<B>) -> Record {
+impl<'s> Record<'s> {
+    pub fn new<B>(request: &Request<B>) -> Record<'s> {
         Record {
             request_id: request_id::for_request(request.headers()),
             method: request.method().clone(),
@@ -58,55 +61,43 @@ impl Record {
         self.auth = Some(("skipped", reason));
     }
 
-    /// Records metrics and writes the access-log line.
-    pub fn finish(&self, metrics: &Metrics, status: StatusCode, started: Instant) {
+    /// Records metrics (into the route's handles, or `unmatched`) and the access-log line.
+    pub fn finish(
+        &self,
+        unmatched: &RouteMetrics,
+        log: &AccessLog,
+        status: StatusCode,
+        started: Instant,
+    ) {
         let elapsed = started.elapsed();
-        let route = self.route.as_deref().unwrap_or(NO_ROUTE);
-        metrics
-            .requests
-            .with_label_values(&[route, status.as_str()])
-            .inc();
-        metrics
-            .request_duration
-            .with_label_values(&[route])
-            .observe(elapsed.as_secs_f64());
+        let metrics = self.route.map_or(unmatched, |route| &route.metrics);
+        metrics.request(status);
+        metrics.duration.observe(elapsed.as_secs_f64());
         if let Some((result, reason)) = self.auth {
-            metrics
-                .auth_decisions
-                .with_label_values(&[route, result, reason])
-                .inc();
+            metrics.auth(result, reason);
         }
         if let Some(failure) = self.upstream_failure {
-            metrics
-                .upstream_errors
-                .with_label_values(&[route, failure.as_str()])
-                .inc();
+            metrics.upstream_errors[failure as usize].inc();
         }
         if let Some((_, took)) = self.upstream {
-            metrics
-                .upstream_duration
-                .with_label_values(&[route])
-                .observe(took.as_secs_f64());
+            metrics.upstream_duration.observe(took.as_secs_f64());
         }
-        let (upstream_status, upstream_ms) = match self.upstream {
-            Some((status, took)) => (status.map(|s| s.as_u16()), Some(took.as_secs_f64() * 1e3)),
-            None => (None, None),
-        };
-        tracing::info!(
-            target: "access",
-            request_id = self.request_id_str(),
-            route,
-            method = self.method.as_str(),
-            path = self.uri.path(),
-            status = status.as_u16(),
-            duration_ms = elapsed.as_secs_f64() * 1e3,
-            upstream_status,
-            upstream_ms,
-            auth = self.auth.map(|(result, _)| result),
-            reason = self.auth.map(|(_, reason)| reason),
-            error = self.error,
-            account = self.account.as_deref(),
-            secret = self.secret.as_deref(),
-        );
+        log.write(&Entry {
+            request_id: self.request_id_str(),
+            route: self.route.map_or(NO_ROUTE, |route| &route.id),
+            method: self.method.as_str(),
+            path: self.uri.path(),
+            status: status.as_u16(),
+            duration: elapsed,
+            upstream_status: self
+                .upstream
+                .and_then(|(status, _)| status.map(|s| s.as_u16())),
+            upstream: self.upstream.map(|(_, took)| took),
+            auth: self.auth.map(|(result, _)| result),
+            reason: self.auth.map(|(_, reason)| reason),
+            error: self.error,
+            account: self.account.as_deref(),
+            secret: self.secret,
+        });
     }
 }

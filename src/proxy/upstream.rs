@@ -15,11 +15,11 @@ use crate::config::UpstreamConfig;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamFailure {
     /// The connection could not be made (refused, unreachable, connect timeout).
-    Connect,
+    Connect = 0,
     /// No response head within the route's timeout.
-    Timeout,
+    Timeout = 1,
     /// The connection broke before a response head arrived.
-    Broken,
+    Broken = 2,
 }
 
 impl UpstreamFailure {

@@ -2,42 +2,37 @@
 //! event type, deduplicate by event id, forward, and answer Stripe so that no event is lost:
 //! 2xx only when the backend answered 2xx, the event was filtered, or it was already delivered.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::body::GatewayBody;
-use super::headers::{self, Peer};
+use super::headers;
 use super::record::Record;
-use super::{forward, set_header, Gateway};
+use super::{forward, set_header, Gateway, Target};
 use crate::auth::{
-    parse_event, signature, verify_webhook, Keyring, Rejection, SignatureHeader, WebhookEvent,
+    parse_event, signature, verify_webhook, Rejection, SignatureHeader, WebhookEvent,
 };
 use crate::config::WebhookPolicy;
 use crate::error::GatewayError;
 use crate::snapshot::{Route, Snapshot};
 use crate::store::{Held, SeenStore};
 
-/// The resolved auth settings of one webhook route.
-pub(super) struct WebhookTarget<'a> {
-    pub keyring_id: &'a Arc<str>,
-    pub keyring: &'a Keyring,
-    pub policy: &'a WebhookPolicy,
-}
-
 impl Gateway {
-    pub(super) async fn webhook(
+    pub(super) async fn webhook<'s>(
         &self,
-        snapshot: &Snapshot,
-        route: &Route,
-        target: WebhookTarget<'_>,
+        target: Target<'s, '_, WebhookPolicy>,
         request: Request<Incoming>,
-        peer: Peer,
-        record: &mut Record,
+        record: &mut Record<'s>,
     ) -> Result<Response<GatewayBody>, GatewayError> {
+        let Target {
+            snapshot,
+            route,
+            keyring,
+            policy,
+            peer,
+        } = target;
         let deny = |record: &mut Record, rejection: Rejection| {
             record.auth_denied(rejection.code());
             GatewayError::Unauthenticated {
@@ -57,30 +52,26 @@ impl Gateway {
         let verified = verify_webhook(
             header,
             &body,
-            target.keyring,
+            &keyring.keyring,
             now,
             snapshot.config.tolerance_secs,
         )
         .map_err(|rejection| deny(record, rejection))?;
-        let secret_id = target.keyring.secrets()[verified.secret_index].id();
-        record.secret = Some(Arc::from(secret_id));
-        self.count_match(target.keyring_id, secret_id, now - verified.timestamp);
+        record.secret = Some(keyring.keyring.secrets()[verified.secret_index].id());
+        keyring
+            .metrics
+            .matched(verified.secret_index, now - verified.timestamp);
         let event = parse_event(&body).map_err(|rejection| deny(record, rejection))?;
         record.account = event.account.clone();
         record.auth_allowed();
-        if !target.policy.livemode.admits(event.livemode) {
-            return Ok(self.ack(route, "filtered", "livemode_filtered"));
+        if !policy.livemode.admits(event.livemode) {
+            return Ok(ack(route, "filtered", "livemode_filtered"));
         }
-        if !target.policy.events.is_empty()
-            && !target
-                .policy
-                .events
-                .iter()
-                .any(|p| p.matches(&event.event_type))
+        if !policy.events.is_empty() && !policy.events.iter().any(|p| p.matches(&event.event_type))
         {
-            return Ok(self.ack(route, "filtered", "event_type_filtered"));
+            return Ok(ack(route, "filtered", "event_type_filtered"));
         }
-        let claim = match target.policy.dedupe {
+        let claim = match policy.dedupe {
             false => None,
             true => match DedupeClaim::take(
                 &*self.dedupe,
@@ -91,10 +82,10 @@ impl Gateway {
             ) {
                 Ok(claim) => Some(claim),
                 Err(Held::InFlight) => {
-                    self.count_event(route, "in_flight");
+                    route.metrics.webhook("in_flight");
                     return Err(GatewayError::DuplicateInFlight);
                 }
-                Err(Held::Done) => return Ok(self.ack(route, "duplicate", "duplicate")),
+                Err(Held::Done) => return Ok(ack(route, "duplicate", "duplicate")),
             },
         };
         headers::rewrite_request(
@@ -106,60 +97,52 @@ impl Gateway {
         inject(&mut parts.headers, snapshot, &event, verified.timestamp);
         let result =
             forward::forward(snapshot, route, parts, GatewayBody::full(body), record).await;
-        self.settle(route, target.policy, claim, result, now)
+        settle(route, policy, claim, result, now)
     }
+}
 
-    /// Turns the backend's answer into Stripe's: its 2xx confirms delivery (and dedupe), a 3xx
-    /// becomes a 502 (Stripe counts redirects as failures anyway), and errors stay errors so
-    /// that Stripe retries.
-    fn settle(
-        &self,
-        route: &Route,
-        policy: &WebhookPolicy,
-        claim: Option<DedupeClaim<'_>>,
-        result: Result<Response<GatewayBody>, GatewayError>,
-        now: i64,
-    ) -> Result<Response<GatewayBody>, GatewayError> {
-        match result {
-            Ok(response) if response.status().is_success() => {
-                if let Some(claim) = claim {
-                    claim.complete(now.saturating_add(policy.dedupe_window.as_secs() as i64));
-                }
-                self.count_event(route, "forwarded");
-                Ok(response)
+/// Turns the backend's answer into Stripe's: its 2xx confirms delivery (and dedupe), a 3xx
+/// becomes a 502 (Stripe counts redirects as failures anyway), and errors stay errors so
+/// that Stripe retries.
+fn settle(
+    route: &Route,
+    policy: &WebhookPolicy,
+    claim: Option<DedupeClaim<'_>>,
+    result: Result<Response<GatewayBody>, GatewayError>,
+    now: i64,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    match result {
+        Ok(response) if response.status().is_success() => {
+            if let Some(claim) = claim {
+                claim.complete(now.saturating_add(policy.dedupe_window.as_secs() as i64));
             }
-            Ok(response) if response.status().is_redirection() => {
-                self.count_event(route, "failed");
-                Err(GatewayError::UpstreamUnavailable)
-            }
-            other => {
-                self.count_event(route, "failed");
-                other
-            }
+            route.metrics.webhook("forwarded");
+            Ok(response)
+        }
+        Ok(response) if response.status().is_redirection() => {
+            route.metrics.webhook("failed");
+            Err(GatewayError::UpstreamUnavailable)
+        }
+        other => {
+            route.metrics.webhook("failed");
+            other
         }
     }
+}
 
-    fn count_event(&self, route: &Route, outcome: &str) {
-        self.metrics
-            .webhook_events
-            .with_label_values(&[&route.id, outcome])
-            .inc();
-    }
-
-    /// A 200 for Stripe for an event that is deliberately not forwarded.
-    fn ack(&self, route: &Route, outcome: &str, reason: &str) -> Response<GatewayBody> {
-        self.count_event(route, outcome);
-        let body = format!("{{\"received\":true,\"forwarded\":false,\"reason\":\"{reason}\"}}");
-        let mut response = Response::new(GatewayBody::full(Bytes::from(body)));
-        *response.status_mut() = StatusCode::OK;
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        response
-            .headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
-    }
+/// A 200 for Stripe for an event that is deliberately not forwarded.
+fn ack(route: &Route, outcome: &str, reason: &str) -> Response<GatewayBody> {
+    route.metrics.webhook(outcome);
+    let body = format!("{{\"received\":true,\"forwarded\":false,\"reason\":\"{reason}\"}}");
+    let mut response = Response::new(GatewayBody::full(Bytes::from(body)));
+    *response.status_mut() = StatusCode::OK;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// An event id held in flight; released on drop unless delivery was confirmed, so a failed or
