@@ -10,7 +10,7 @@ use http::{HeaderName, HeaderValue, Method};
 use crate::auth::{Keyring, KeyringSecret};
 use crate::config::{AppPolicy, Config, RouteAuth, RouteConfig, UpstreamTarget, WebhookPolicy};
 use crate::metrics::{KeyringMetrics, Metrics, RouteMetrics, NO_ROUTE};
-use crate::proxy::upstream::UpstreamClient;
+use crate::proxy::upstream::{HostPool, UpstreamClient};
 use crate::routes::Router;
 
 /// Everything one request needs, built once per (re)load.
@@ -40,6 +40,8 @@ pub struct Route {
     pub upstream: UpstreamTarget,
     /// `Host` sent upstream, precomputed (`None` for `builtin:echo`).
     pub upstream_host: Option<HeaderValue>,
+    /// Connections to the upstream (`None` for `builtin:echo`).
+    pub pool: Option<Arc<HostPool>>,
     pub timeout: Duration,
     pub metrics: RouteMetrics,
 }
@@ -154,17 +156,14 @@ impl Snapshot {
                 // Config conversion guarantees every route names an existing keyring.
                 .expect("route keyring exists")
         };
-        let routes = config
-            .routes
-            .iter()
-            .map(|route| compile_route(route, &config, &find, metrics))
-            .collect();
         let client = match previous {
             Some(previous) if previous.client.settings_match(&config.upstream) => {
                 previous.client.clone()
             }
             _ => Arc::new(UpstreamClient::new(&config.upstream)),
         };
+        let compile = |route| compile_route(route, &config, &find, metrics, &client);
+        let routes = config.routes.iter().map(compile).collect();
         Snapshot {
             router: Router::new(config.routes.iter().map(|route| &route.path)),
             routes,
@@ -185,6 +184,7 @@ fn compile_route(
     config: &Config,
     find: &dyn Fn(&str) -> RouteKeyring,
     metrics: &Metrics,
+    client: &UpstreamClient,
 ) -> Route {
     let (auth, default_timeout) = match &route.auth {
         RouteAuth::None => (Auth::None, config.upstream.timeout),
@@ -215,10 +215,13 @@ fn compile_route(
         .upstream
         .clone()
         .unwrap_or_else(|| config.upstream.target.clone());
-    let upstream_host = match &upstream {
-        UpstreamTarget::Echo => None,
+    let (upstream_host, pool) = match &upstream {
+        UpstreamTarget::Echo => (None, None),
         // An authority parsed from a URL is always a valid header value.
-        UpstreamTarget::Http { authority, .. } => HeaderValue::from_str(authority.as_str()).ok(),
+        UpstreamTarget::Http { authority, .. } => (
+            HeaderValue::from_str(authority.as_str()).ok(),
+            Some(client.pool(authority)),
+        ),
     };
     Route {
         id: Arc::from(route.id.as_str()),
@@ -229,6 +232,7 @@ fn compile_route(
         cors: route.cors,
         upstream,
         upstream_host,
+        pool,
         timeout: route.timeout.unwrap_or(default_timeout),
         metrics: RouteMetrics::new(metrics, &route.id),
     }

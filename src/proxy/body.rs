@@ -14,8 +14,10 @@ pub enum GatewayBody {
     Empty,
     /// Bytes held in memory (verified request bodies, the gateway's own responses).
     Full(Option<Bytes>),
-    /// A body relayed frame by frame (upstream responses, `auth = "none"` requests).
+    /// A body relayed frame by frame (`auth = "none"` requests).
     Stream(Incoming),
+    /// An upstream response, relayed frame by frame; returns its connection to the pool.
+    Upstream(super::upstream::UpstreamBody),
 }
 
 impl GatewayBody {
@@ -41,6 +43,7 @@ impl Body for GatewayBody {
             GatewayBody::Empty => Poll::Ready(None),
             GatewayBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             GatewayBody::Stream(incoming) => Pin::new(incoming).poll_frame(cx),
+            GatewayBody::Upstream(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
@@ -49,6 +52,7 @@ impl Body for GatewayBody {
             GatewayBody::Empty => true,
             GatewayBody::Full(bytes) => bytes.is_none(),
             GatewayBody::Stream(incoming) => incoming.is_end_stream(),
+            GatewayBody::Upstream(body) => body.is_end_stream(),
         }
     }
 
@@ -59,6 +63,7 @@ impl Body for GatewayBody {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             GatewayBody::Stream(incoming) => incoming.size_hint(),
+            GatewayBody::Upstream(body) => body.size_hint(),
         }
     }
 }

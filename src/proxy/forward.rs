@@ -15,7 +15,7 @@ use super::echo;
 use super::headers::{forwarded_host_from_authority, strip_hop_by_hop};
 use super::record::Record;
 use super::upstream::UpstreamFailure;
-use crate::config::{ServerConfig, UpstreamTarget};
+use crate::config::ServerConfig;
 use crate::error::GatewayError;
 use crate::snapshot::{Route, Snapshot};
 
@@ -53,32 +53,28 @@ pub(super) async fn forward(
 ) -> Result<Response<GatewayBody>, GatewayError> {
     // Finishes the rewrite for HTTP/2, whose host is only in the URI (every route kind passes here).
     forwarded_host_from_authority(&mut parts.headers, &parts.uri);
-    let (scheme, authority) = match &route.upstream {
-        UpstreamTarget::Echo => return echo_response(snapshot, parts, body).await,
-        UpstreamTarget::Http { scheme, authority } => (scheme, authority),
+    let Some(pool) = &route.pool else {
+        return echo_response(snapshot, parts, body).await;
     };
-    let mut uri = Uri::builder()
-        .scheme(scheme.clone())
-        .authority(authority.clone());
-    if let Some(path_and_query) = parts.uri.path_and_query() {
-        uri = uri.path_and_query(path_and_query.clone());
-    }
-    // Scheme and authority come from a validated URL, path and query from a parsed request.
-    parts.uri = uri.build().map_err(|_| GatewayError::NoRoute)?;
+    // HTTP/1.1 to the upstream: origin-form target, the upstream's own Host.
+    parts.uri = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .map_or_else(|| Uri::from_static("/"), Uri::from);
     parts.version = Version::HTTP_11;
     if let Some(host) = &route.upstream_host {
         parts.headers.insert(HOST, host.clone());
     }
     let started = Instant::now();
-    let result = snapshot
-        .client
+    let result = pool
         .send(Request::from_parts(parts, body), route.timeout)
         .await;
     let took = started.elapsed();
     match result {
         Ok(response) => {
             record.upstream = Some((Some(response.status()), took));
-            let mut response = response.map(GatewayBody::Stream);
+            let mut response = response;
             strip_hop_by_hop(response.headers_mut());
             Ok(response)
         }
@@ -103,6 +99,7 @@ async fn echo_response(
     let bytes = match body {
         GatewayBody::Empty => Bytes::new(),
         GatewayBody::Full(bytes) => bytes.unwrap_or_default(),
+        GatewayBody::Upstream(_) => Bytes::new(),
         GatewayBody::Stream(incoming) => {
             read_body(incoming, &parts.headers, &snapshot.config.server).await?
         }

@@ -1,12 +1,25 @@
-//! The pooled upstream client: connect and total timeouts, failures classified by fault.
+//! The upstream client: per-upstream pools of HTTP/1.1 keep-alive connections, with connect and
+//! total timeouts and failures classified by fault.
+//!
+//! Each route holds the [`HostPool`] of its upstream, resolved when the snapshot is built, so a
+//! request neither hashes nor formats anything to find a connection. A connection goes back to
+//! its pool when the response body has been relayed to the end; one that the upstream closed
+//! while idle hands the request back unsent, and the next one (or a new one) is tried.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http::uri::Authority;
 use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 use super::body::GatewayBody;
 use crate::config::UpstreamConfig;
@@ -33,56 +46,230 @@ impl UpstreamFailure {
     }
 }
 
-/// A keep-alive connection pool to HTTP upstreams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Settings {
+    connect_timeout: Duration,
+    idle_timeout: Duration,
+    max_idle: usize,
+}
+
+/// The pools of every upstream a configuration names, kept across reloads while the pool
+/// settings stay the same.
 #[derive(Debug)]
 pub struct UpstreamClient {
-    client: Client<HttpConnector, GatewayBody>,
-    settings: (Duration, Duration, usize),
+    settings: Settings,
+    pools: Mutex<HashMap<Authority, Arc<HostPool>>>,
 }
 
 impl UpstreamClient {
     /// A client with the pool and connect settings of `config`.
     pub fn new(config: &UpstreamConfig) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(config.connect_timeout));
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(config.pool_idle_timeout)
-            .pool_max_idle_per_host(config.pool_max_idle_per_host)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
         UpstreamClient {
-            client,
-            settings: Self::key(config),
+            settings: Self::settings(config),
+            pools: Mutex::default(),
         }
     }
 
-    fn key(config: &UpstreamConfig) -> (Duration, Duration, usize) {
-        (
-            config.connect_timeout,
-            config.pool_idle_timeout,
-            config.pool_max_idle_per_host,
-        )
+    fn settings(config: &UpstreamConfig) -> Settings {
+        Settings {
+            connect_timeout: config.connect_timeout,
+            idle_timeout: config.pool_idle_timeout,
+            max_idle: config.pool_max_idle_per_host,
+        }
     }
 
     /// Whether a client built from `config` would be the same as this one.
     pub fn settings_match(&self, config: &UpstreamConfig) -> bool {
-        self.settings == Self::key(config)
+        self.settings == Self::settings(config)
     }
 
-    /// Sends `request` and waits at most `timeout` for the response head.
+    /// The pool of connections to `authority` (one per upstream, shared by its routes).
+    pub fn pool(&self, authority: &Authority) -> Arc<HostPool> {
+        let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        pools
+            .entry(authority.clone())
+            .or_insert_with(|| {
+                Arc::new(HostPool {
+                    authority: authority.clone(),
+                    settings: self.settings,
+                    idle: Mutex::default(),
+                })
+            })
+            .clone()
+    }
+}
+
+/// Idle keep-alive connections to one upstream.
+#[derive(Debug)]
+pub struct HostPool {
+    authority: Authority,
+    settings: Settings,
+    idle: Mutex<Vec<Idle>>,
+}
+
+#[derive(Debug)]
+struct Idle {
+    sender: SendRequest<GatewayBody>,
+    since: Instant,
+}
+
+impl HostPool {
+    /// Sends `request` (origin-form URI, `Host` set) and waits at most `timeout` for the
+    /// response head. The response body returns the connection to the pool when it ends.
     pub async fn send(
-        &self,
+        self: &Arc<Self>,
         request: Request<GatewayBody>,
         timeout: Duration,
-    ) -> Result<Response<Incoming>, UpstreamFailure> {
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
-            Err(_elapsed) => Err(UpstreamFailure::Timeout),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(err)) if err.is_connect() => Err(UpstreamFailure::Connect),
-            Ok(Err(_)) => Err(UpstreamFailure::Broken),
+    ) -> Result<Response<GatewayBody>, UpstreamFailure> {
+        tokio::time::timeout(timeout, self.exchange(request))
+            .await
+            .unwrap_or(Err(UpstreamFailure::Timeout))
+    }
+
+    async fn exchange(
+        self: &Arc<Self>,
+        mut request: Request<GatewayBody>,
+    ) -> Result<Response<GatewayBody>, UpstreamFailure> {
+        while let Some(mut sender) = self.checkout().await {
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok(self.lease(sender, response)),
+                // The upstream closed this idle connection before reading the request.
+                Err(mut err) => match err.take_message() {
+                    Some(unsent) => request = unsent,
+                    None => return Err(UpstreamFailure::Broken),
+                },
+            }
+        }
+        let mut sender = self.connect().await?;
+        match sender.send_request(request).await {
+            Ok(response) => Ok(self.lease(sender, response)),
+            Err(_) => Err(UpstreamFailure::Broken),
+        }
+    }
+
+    /// The most recently used idle connection that is still usable, if any.
+    async fn checkout(&self) -> Option<SendRequest<GatewayBody>> {
+        loop {
+            let idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop()?;
+            if idle.sender.is_closed() || idle.since.elapsed() >= self.settings.idle_timeout {
+                continue;
+            }
+            let mut sender = idle.sender;
+            // Just after a response ends the connection may not have noticed yet.
+            if sender.is_ready() || sender.ready().await.is_ok() {
+                return Some(sender);
+            }
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<GatewayBody>, UpstreamFailure> {
+        let port = self.authority.port_u16().unwrap_or(80);
+        let host = self
+            .authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let stream = match tokio::time::timeout(
+            self.settings.connect_timeout,
+            TcpStream::connect((host, port)),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(_)) | Err(_) => return Err(UpstreamFailure::Connect),
+        };
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|_| UpstreamFailure::Connect)?;
+        tokio::spawn(async move {
+            // Ends when the upstream closes or the pool drops the sender.
+            let _ = connection.await;
+        });
+        Ok(sender)
+    }
+
+    fn lease(
+        self: &Arc<Self>,
+        sender: SendRequest<GatewayBody>,
+        response: Response<Incoming>,
+    ) -> Response<GatewayBody> {
+        let lease = Lease {
+            pool: self.clone(),
+            sender: Some(sender),
+        };
+        response.map(|body| GatewayBody::Upstream(UpstreamBody { body, lease }))
+    }
+
+    fn release(&self, sender: SendRequest<GatewayBody>) {
+        if sender.is_closed() {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < self.settings.max_idle {
+            idle.push(Idle {
+                sender,
+                since: Instant::now(),
+            });
+        }
+    }
+}
+
+/// A response body from the upstream; when it has been read to the end its connection goes
+/// back to the pool, otherwise the connection is dropped with it.
+#[derive(Debug)]
+pub struct UpstreamBody {
+    body: Incoming,
+    lease: Lease,
+}
+
+#[derive(Debug)]
+struct Lease {
+    pool: Arc<HostPool>,
+    sender: Option<SendRequest<GatewayBody>>,
+}
+
+impl UpstreamBody {
+    fn give_back(&mut self) {
+        if let Some(sender) = self.lease.sender.take() {
+            self.lease.pool.release(sender);
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.give_back();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // A body never polled (empty, or a HEAD response) may still have ended cleanly.
+        if self.body.is_end_stream() {
+            self.give_back();
         }
     }
 }

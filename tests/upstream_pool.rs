@@ -1,0 +1,81 @@
+//! The upstream connection pool: keep-alive reuse, and upstreams that close idle connections.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A raw HTTP/1.1 upstream that answers each request with `200` and counts connections;
+/// with `close_after_each`, it closes every connection after one response although the
+/// response promised keep-alive (as an upstream whose idle timeout fires does).
+async fn raw_upstream(close_after_each: bool) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = stream.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    // Requests here carry a Content-Length body; answer once head and body are in.
+                    while let Some(end) = complete_request(&buffer) {
+                        buffer.drain(..end);
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
+                        if stream.write_all(reply).await.is_err() || close_after_each {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, connections)
+}
+
+/// The length of the first complete request in `buffer`, if there is one.
+fn complete_request(buffer: &[u8]) -> Option<usize> {
+    let head_end = buffer.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buffer[..head_end]).ok()?.to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map_or(0, |value| value.trim().parse::<usize>().unwrap_or(0));
+    (buffer.len() >= head_end + length).then_some(head_end + length)
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_one_connection() {
+    let (url, connections) = raw_upstream(false).await;
+    let gateway = TestGateway::start(&config_text(&url, &app_route(""))).await;
+    for _ in 0..20 {
+        let answer = post_signed(&gateway.url("/api/x"), &app_body("usr_1", "acct_1"), &[]).await;
+        assert_eq!(answer.status, 200);
+        assert_eq!(&answer.body[..], b"ok");
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1, "keep-alive connection reused");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_closing_idle_connections_costs_no_request() {
+    let (url, connections) = raw_upstream(true).await;
+    let gateway = TestGateway::start(&config_text(&url, &app_route(""))).await;
+    for attempt in 0..20 {
+        let answer = post_signed(&gateway.url("/api/x"), &app_body("usr_1", "acct_1"), &[]).await;
+        assert_eq!(answer.status, 200, "request {attempt}: {:?}", answer.body);
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 20, "a fresh connection each time");
+    gateway.stop().await;
+}
