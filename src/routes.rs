@@ -55,13 +55,13 @@ pub fn is_normal_path(path: &str) -> bool {
         return false;
     }
     let rest = &path[1..];
-    if !rest.is_empty()
-        && rest
-            .split('/')
-            .enumerate()
-            .any(|(i, seg)| bad_segment(seg, i + 1 == rest.split('/').count()))
-    {
-        return false;
+    if !rest.is_empty() {
+        let mut segments = rest.split('/').peekable();
+        while let Some(segment) = segments.next() {
+            if bad_segment(segment, segments.peek().is_none()) {
+                return false;
+            }
+        }
     }
     !has_encoded_separator(bytes)
 }

@@ -24,7 +24,9 @@ async fn raw_upstream(close_after_each: bool) -> (String, Arc<AtomicUsize>) {
                 let mut buffer = Vec::new();
                 let mut chunk = [0u8; 4096];
                 loop {
-                    let Ok(n) = stream.read(&mut chunk).await else { return };
+                    let Ok(n) = stream.read(&mut chunk).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
@@ -47,7 +49,9 @@ async fn raw_upstream(close_after_each: bool) -> (String, Arc<AtomicUsize>) {
 /// The length of the first complete request in `buffer`, if there is one.
 fn complete_request(buffer: &[u8]) -> Option<usize> {
     let head_end = buffer.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = std::str::from_utf8(&buffer[..head_end]).ok()?.to_ascii_lowercase();
+    let head = std::str::from_utf8(&buffer[..head_end])
+        .ok()?
+        .to_ascii_lowercase();
     let length = head
         .lines()
         .find_map(|line| line.strip_prefix("content-length:"))
@@ -64,7 +68,11 @@ async fn sequential_requests_reuse_one_connection() {
         assert_eq!(answer.status, 200);
         assert_eq!(&answer.body[..], b"ok");
     }
-    assert_eq!(connections.load(Ordering::SeqCst), 1, "keep-alive connection reused");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "keep-alive connection reused"
+    );
     gateway.stop().await;
 }
 
@@ -76,6 +84,10 @@ async fn an_upstream_closing_idle_connections_costs_no_request() {
         let answer = post_signed(&gateway.url("/api/x"), &app_body("usr_1", "acct_1"), &[]).await;
         assert_eq!(answer.status, 200, "request {attempt}: {:?}", answer.body);
     }
-    assert_eq!(connections.load(Ordering::SeqCst), 20, "a fresh connection each time");
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        20,
+        "a fresh connection each time"
+    );
     gateway.stop().await;
 }

@@ -91,11 +91,24 @@ pub fn verify_app(
     tolerance: i64,
 ) -> Result<AppIdentity, Rejection> {
     let parsed = SignatureHeader::parse(header)?;
+    verify_app_parsed(&parsed, body, keyring, mode, now, tolerance)
+}
+
+/// [`verify_app`] for a header the caller has already parsed (the gateway parses it before
+/// reading the body, to refuse a bad header without buffering anything).
+pub fn verify_app_parsed(
+    parsed: &SignatureHeader<'_>,
+    body: &[u8],
+    keyring: &Keyring,
+    mode: AppMode,
+    now: i64,
+    tolerance: i64,
+) -> Result<AppIdentity, Rejection> {
     if body.is_empty() {
         return Err(Rejection::EmptyPayload);
     }
     if mode.tries_raw_body() {
-        match verify_parsed(&parsed, body, keyring, now, tolerance) {
+        match verify_parsed(parsed, body, keyring, now, tolerance) {
             Ok(verified) => return raw_body_identity(body, verified),
             Err(Rejection::SignatureMismatch) if mode.tries_default() => {}
             Err(rejection) => return Err(rejection),
@@ -103,7 +116,7 @@ pub fn verify_app(
     }
     let fields = parse_app_body(body)?;
     let payload = default_payload(&fields.user_id, &fields.account_id);
-    let verified = verify_parsed(&parsed, &payload, keyring, now, tolerance)?;
+    let verified = verify_parsed(parsed, &payload, keyring, now, tolerance)?;
     Ok(AppIdentity {
         user_id: fields.user_id.into_owned(),
         account_id: fields.account_id.into_owned(),

@@ -22,14 +22,14 @@ pub mod webhook;
 
 use std::fmt;
 
-pub use app::{verify_app, AppIdentity, AppMode, VerifiedMode};
+pub use app::{verify_app, verify_app_parsed, AppIdentity, AppMode, VerifiedMode};
 pub use json::{default_payload, parse_app_body, AppBody, Role};
 pub use keyring::{Keyring, KeyringKind, KeyringSecret};
 pub use signature::{
     compute_signature, header_value, signature_header, verify_raw, SignatureHeader, Verified,
     HEADER_NAME,
 };
-pub use webhook::{parse_event, verify_webhook, WebhookEvent};
+pub use webhook::{parse_event, verify_webhook, verify_webhook_parsed, WebhookEvent};
 
 /// Why a request was not authenticated: the outcome codes of the spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,7 +7,7 @@ use serde::de::{self, MapAccess, Visitor};
 
 use super::json::{parse_strict, KeySet, ObjectSeed, StrSeed, StrictValue};
 use super::keyring::Keyring;
-use super::signature::{verify_raw, Verified};
+use super::signature::{verify_parsed, verify_raw, SignatureHeader, Verified};
 use super::Rejection;
 
 /// The routing fields of a verified event.
@@ -34,6 +34,20 @@ pub fn verify_webhook(
     tolerance: i64,
 ) -> Result<Verified, Rejection> {
     verify_raw(header, body, keyring, now, tolerance)
+}
+
+/// [`verify_webhook`] for a header the caller has already parsed.
+pub fn verify_webhook_parsed(
+    parsed: &SignatureHeader<'_>,
+    body: &[u8],
+    keyring: &Keyring,
+    now: i64,
+    tolerance: i64,
+) -> Result<Verified, Rejection> {
+    if body.is_empty() {
+        return Err(Rejection::EmptyPayload);
+    }
+    verify_parsed(parsed, body, keyring, now, tolerance)
 }
 
 /// After verification: JSON object (no duplicate keys at any depth) with string `id`, string

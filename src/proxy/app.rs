@@ -9,7 +9,7 @@ use super::body::GatewayBody;
 use super::headers;
 use super::record::Record;
 use super::{forward, set_header, Gateway, Target};
-use crate::auth::{signature, verify_app, AppIdentity, Rejection, SignatureHeader};
+use crate::auth::{signature, verify_app_parsed, AppIdentity, Rejection, SignatureHeader};
 use crate::config::AppPolicy;
 use crate::error::GatewayError;
 use crate::snapshot::Snapshot;
@@ -38,8 +38,7 @@ impl Gateway {
         };
         let (mut parts, body) = request.into_parts();
         // Header problems are known before the body arrives: refuse without reading it.
-        let header = match signature::header_value(&parts.headers)
-            .and_then(|h| SignatureHeader::parse(h).map(|_| h))
+        let header = match signature::header_value(&parts.headers).and_then(SignatureHeader::parse)
         {
             Ok(header) => header,
             Err(rejection) => return Err(deny(record, rejection)),
@@ -47,8 +46,15 @@ impl Gateway {
         let body = forward::read_body(body, &parts.headers, &snapshot.config.server).await?;
         let now = self.clock.now();
         let tolerance = snapshot.config.tolerance_secs;
-        let identity = verify_app(header, &body, &keyring.keyring, policy.mode, now, tolerance)
-            .map_err(|rejection| deny(record, rejection))?;
+        let identity = verify_app_parsed(
+            &header,
+            &body,
+            &keyring.keyring,
+            policy.mode,
+            now,
+            tolerance,
+        )
+        .map_err(|rejection| deny(record, rejection))?;
         let secret = identity.verified.secret_index;
         record.secret = Some(keyring.keyring.secrets()[secret].id());
         keyring

@@ -1,5 +1,7 @@
 //! Phases 3 and 7: reading a bounded request body, and forwarding to the upstream.
 
+use std::future::Future;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -33,13 +35,22 @@ pub(super) async fn read_body(
         return Err(GatewayError::BodyTooLarge);
     }
     let collect = Limited::new(body, server.max_body_bytes).collect();
-    match tokio::time::timeout(server.body_read_timeout, collect).await {
-        Err(_elapsed) => Err(GatewayError::BodyTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
+    tokio::pin!(collect);
+    // Small bodies usually arrive with the request head: take them without arming a timer.
+    let ready = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
+    let collected = match ready {
+        Poll::Ready(collected) => collected,
+        Poll::Pending => match tokio::time::timeout(server.body_read_timeout, collect).await {
+            Ok(collected) => collected,
+            Err(_elapsed) => return Err(GatewayError::BodyTimeout),
+        },
+    };
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<LengthLimitError>().is_some() => {
             Err(GatewayError::BodyTooLarge)
         }
-        Ok(Err(_)) => Err(GatewayError::BodyUnreadable),
+        Err(_) => Err(GatewayError::BodyUnreadable),
     }
 }
 

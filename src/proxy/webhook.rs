@@ -12,7 +12,7 @@ use super::headers;
 use super::record::Record;
 use super::{forward, set_header, Gateway, Target};
 use crate::auth::{
-    parse_event, signature, verify_webhook, Rejection, SignatureHeader, WebhookEvent,
+    parse_event, signature, verify_webhook_parsed, Rejection, SignatureHeader, WebhookEvent,
 };
 use crate::config::WebhookPolicy;
 use crate::error::GatewayError;
@@ -41,16 +41,16 @@ impl Gateway {
             }
         };
         let (mut parts, body) = request.into_parts();
-        let header = match signature::header_value(&parts.headers)
-            .and_then(|h| SignatureHeader::parse(h).map(|_| h))
+        // Header problems are known before the body arrives: refuse without reading it.
+        let header = match signature::header_value(&parts.headers).and_then(SignatureHeader::parse)
         {
             Ok(header) => header,
             Err(rejection) => return Err(deny(record, rejection)),
         };
         let body = forward::read_body(body, &parts.headers, &snapshot.config.server).await?;
         let now = self.clock.now();
-        let verified = verify_webhook(
-            header,
+        let verified = verify_webhook_parsed(
+            &header,
             &body,
             &keyring.keyring,
             now,
