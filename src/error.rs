@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use http::header::{
-    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+    HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use http::{Response, StatusCode};
 
@@ -161,9 +161,11 @@ impl GatewayError {
                     HeaderValue::from_static("Stripe-Signature"),
                 );
             }
-            GatewayError::Overloaded
-            | GatewayError::ShuttingDown
-            | GatewayError::DuplicateInFlight => {
+            GatewayError::ShuttingDown => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            GatewayError::Overloaded | GatewayError::DuplicateInFlight => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

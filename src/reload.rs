@@ -17,6 +17,9 @@ use crate::metrics::Metrics;
 use crate::proxy::Gateway;
 use crate::snapshot::Snapshot;
 
+/// Fingerprint that matches no content: the next trigger reloads.
+const RETRY: u64 = 0;
+
 /// Secrets expiring within this window are warned about.
 pub const EXPIRY_WARNING: i64 = 24 * 3600;
 
@@ -77,7 +80,9 @@ impl Reloader {
                 metrics.config_last_reload_success.set(0);
                 tracing::error!(trigger, file = %error.file.display(), key = %error.key, reason = %error.reason, "reload failed; still serving the previous configuration");
                 // Remember what failed so the poll does not retry the same broken content.
-                *last = before;
+                // The files of a broken config may not all exist yet (a Secret mounted after the
+                // ConfigMap changed): retry on every trigger until a load succeeds.
+                *last = RETRY;
                 return Err(error);
             }
         };
@@ -174,18 +179,41 @@ pub fn warn_expiring_secrets(snapshot: &Snapshot, now: i64) {
 /// Keys that only take effect at start-up keep their running values.
 fn keep_restart_keys(new: &mut Config, running: &Config) -> Vec<String> {
     let mut changed = Vec::new();
-    if new.server.listen != running.server.listen {
-        changed.push("server.listen".to_string());
-        new.server.listen = running.server.listen;
-    }
-    if new.log != running.log {
-        changed.push("log".to_string());
-        new.log = running.log.clone();
-    }
-    if new.admin.listen != running.admin.listen {
-        changed.push("admin.listen".to_string());
-        new.admin.listen = running.admin.listen;
-    }
+    let mut keep = |key: &str, differs: bool| {
+        if differs {
+            changed.push(key.to_string());
+        }
+    };
+    // Listeners, connection settings, the log subscriber and the watcher are set up at start.
+    let (new_server, old_server) = (&new.server, &running.server);
+    keep("server.listen", new_server.listen != old_server.listen);
+    keep(
+        "server.header_read_timeout",
+        new_server.header_read_timeout != old_server.header_read_timeout,
+    );
+    keep(
+        "server.max_header_bytes",
+        new_server.max_header_bytes != old_server.max_header_bytes,
+    );
+    keep(
+        "server.idle_timeout",
+        new_server.idle_timeout != old_server.idle_timeout,
+    );
+    keep(
+        "server.max_connections",
+        new_server.max_connections != old_server.max_connections,
+    );
+    keep("admin.listen", new.admin.listen != running.admin.listen);
+    keep("log", new.log != running.log);
+    keep("reload", new.reload != running.reload);
+    new.server.listen = running.server.listen;
+    new.server.header_read_timeout = running.server.header_read_timeout;
+    new.server.max_header_bytes = running.server.max_header_bytes;
+    new.server.idle_timeout = running.server.idle_timeout;
+    new.server.max_connections = running.server.max_connections;
+    new.admin.listen = running.admin.listen;
+    new.log = running.log.clone();
+    new.reload = running.reload.clone();
     changed
 }
 
@@ -296,7 +324,8 @@ fn start_watcher(reloader: &Reloader, tx: tokio::sync::mpsc::Sender<()>) -> Opti
         return None;
     }
     let handler = move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        // Reads (ours included: the fingerprint opens every file) change nothing.
+        if event.is_ok_and(|event| !matches!(event.kind, notify::EventKind::Access(_))) {
             let _ = tx.try_send(());
         }
     };

@@ -130,6 +130,7 @@ impl Running {
         let delay = self.gateway.snapshot().config.server.shutdown_delay;
         tokio::time::sleep(delay).await;
         let _ = self.stop.send(Phase::StopAccepting);
+        self.gateway.close();
         let data = self.tasks.remove(0);
         let _ = data.await;
         let _ = self.stop.send(Phase::Stopped);

@@ -21,6 +21,23 @@ impl Secret {
     }
 }
 
+/// A secret as read from a file, a variable or a flag: surrounding ASCII whitespace (the
+/// trailing newline of a file) removed; the secret itself never starts or ends with any.
+pub fn trimmed(text: &str) -> &str {
+    text.trim_matches(|c: char| c.is_ascii_whitespace())
+}
+
+/// For `clap`: a command-line value taken as a secret, so argument structs never print it.
+pub fn parse_flag(text: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(text))
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")

@@ -489,6 +489,65 @@ async fn replay_reject_accepts_a_signature_once() {
 }
 
 #[tokio::test]
+async fn replay_is_keyed_on_what_was_signed_not_on_the_matching_v1() {
+    let upstream = Upstream::start().await;
+    let two_secrets = format!(
+        "secrets = [{{ id = \"current\", value = \"{APP_SECRET}\" }}, {{ id = \"previous\", value = \"{APP_SECRET_OLD}\" }}]"
+    );
+    let text = config_text(&upstream.url(), &app_route("replay = \"reject\"")).replace(
+        &format!("secrets = [{{ id = \"current\", value = \"{APP_SECRET}\" }}]"),
+        &two_secrets,
+    );
+    let gateway = TestGateway::start(&text).await;
+    let url = gateway.url("/api/x");
+    let body = app_body("usr_1", "acct_1");
+    let t = now();
+    // During a roll Stripe signs with both secrets: t=…,v1=<current>,v1=<previous>.
+    let both = sign(&[APP_SECRET, APP_SECRET_OLD], t, &body);
+    assert_eq!(post_with(&url, &both, &body).await.status, 200);
+    // Stripping the v1 that matched leaves one that verifies with the other secret.
+    let mut parts = both.split(',');
+    let (stamp, _first, second) = (
+        parts.next().expect("t"),
+        parts.next(),
+        parts.next().expect("v1"),
+    );
+    let stripped = format!("{stamp},{second}");
+    assert_rejected(
+        &post_with(&url, &stripped, &body).await,
+        401,
+        "replayed",
+        &[],
+    );
+    // A default-mode signature replayed with other unsigned fields is the same signed message.
+    let signed = app_body("usr_2", "acct_1");
+    let header = sign(&[APP_SECRET], t, &signed);
+    let first = br#"{"note":"a","user_id":"usr_2","account_id":"acct_1"}"#;
+    let second = br#"{"note":"b","user_id":"usr_2","account_id":"acct_1"}"#;
+    assert_eq!(post_with(&url, &header, first).await.status, 200);
+    assert_rejected(
+        &post_with(&url, &header, second).await,
+        401,
+        "replayed",
+        &[],
+    );
+    assert_eq!(upstream.seen().len(), 2);
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_signed_identity_that_cannot_be_a_header_value_is_400_not_forwarded_without_it() {
+    let upstream = Upstream::start().await;
+    let gateway = start(&upstream, "", &app_route("")).await;
+    // Valid JSON, correctly signed, but the id unescapes to a control character.
+    let body = br#"{"user_id":"usr_\u0001x","account_id":"acct_1"}"#;
+    let answer = post_at(&gateway.url("/api/x"), now(), body).await;
+    assert_rejected(&answer, 400, "malformed_body", &[]);
+    assert!(upstream.seen().is_empty());
+    gateway.stop().await;
+}
+
+#[tokio::test]
 async fn paths_not_in_normal_form_are_404_and_never_forwarded() {
     let upstream = Upstream::start().await;
     let routes = format!(

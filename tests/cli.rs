@@ -136,6 +136,27 @@ auth = "none"
 }
 
 #[test]
+fn check_warns_about_secrets_expiring_within_a_day_or_expired() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let soon = humantime::format_rfc3339_seconds(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+    );
+    let contents = valid_config(&dir).replace("2999-01-01T00:00:00Z", &soon.to_string());
+    let config = write(&dir, "gateway.toml", contents.as_bytes());
+    let out = run(&dir, &["check", "--config", text(&config)]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("expires within 24 h"), "{}", out.stdout);
+    let contents = valid_config(&dir).replace("2999-01-01T00:00:00Z", "2001-01-01T00:00:00Z");
+    let config = write(&dir, "gateway.toml", contents.as_bytes());
+    let out = run(&dir, &["check", "--config", text(&config)]);
+    assert_eq!(
+        out.code, 0,
+        "an expired secret is a warning: the others still verify"
+    );
+    assert!(out.stdout.contains("EXPIRED"), "{}", out.stdout);
+}
+
+#[test]
 fn check_accepts_a_valid_config_and_prints_a_summary() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write(&dir, "gateway.toml", valid_config(&dir).as_bytes());

@@ -279,6 +279,25 @@ async fn wait_for_metric(gateway: &TestGateway, line: &str) {
     .await;
 }
 
+/// Waits until the counter `series` reaches at least `wanted`.
+async fn wait_for_count(gateway: &TestGateway, series: &str, wanted: u64) {
+    deadline(async {
+        loop {
+            let value = gateway
+                .metrics()
+                .lines()
+                .find_map(|l| l.strip_prefix(series)?.trim().parse::<u64>().ok());
+            if value.is_some_and(|v| v >= wanted) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+}
+
+const FAILURES: &str = r#"stripe_app_gateway_config_reloads_total{result="failure"}"#;
+
 #[tokio::test]
 async fn post_reload_answers_with_the_result() {
     let upstream = Upstream::start().await;
@@ -310,6 +329,22 @@ async fn post_reload_answers_with_the_result() {
     assert_eq!(
         answer.json()["restart_required"],
         serde_json::json!(["server.listen"])
+    );
+    let start_up_only = good
+        .replace(
+            "shutdown_delay = \"0s\"",
+            "shutdown_delay = \"0s\"\nheader_read_timeout = \"3s\"\nmax_connections = 5",
+        )
+        .replace("[reload]", "[log]\nformat = \"json\"\n[reload]");
+    std::fs::write(&config_path, start_up_only).expect("write");
+    let answer = send(Method::POST, &gateway.admin_url("/reload"), &[], "").await;
+    assert_eq!(
+        answer.json()["restart_required"],
+        serde_json::json!([
+            "server.header_read_timeout",
+            "server.max_connections",
+            "log"
+        ])
     );
 
     std::fs::write(&config_path, "[upstream]\nurl = 5\n").expect("write");
@@ -388,5 +423,37 @@ async fn a_secret_stops_verifying_exactly_at_not_after() {
     let ready = send(Method::GET, &gateway.admin_url("/readyz"), &[], "").await;
     assert_eq!(ready.status, 503, "the keyring's last secret expired");
     assert!(gateway.metrics().contains(&format!(r#"stripe_app_gateway_secret_not_after_timestamp_seconds{{keyring="app",secret="current"}} {expiry}"#)));
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_config_naming_a_secret_file_that_appears_later_is_applied_when_it_does() {
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret_file = dir.path().join("app-secret");
+    std::fs::write(&secret_file, APP_SECRET).expect("write");
+    let config_path = dir.path().join("gateway.toml");
+    std::fs::write(
+        &config_path,
+        file_config(&upstream.url(), &[("current", &secret_file)], true),
+    )
+    .expect("write");
+    let gateway = TestGateway::start_in(dir, config_path.clone()).await;
+    // The config arrives first (a ConfigMap), naming a secret not mounted yet.
+    let later = gateway.dir().join("app-secret-new");
+    replace_file(
+        &config_path,
+        &file_config(
+            &upstream.url(),
+            &[("new", &later), ("current", &secret_file)],
+            true,
+        ),
+    );
+    wait_for_count(&gateway, FAILURES, 1).await;
+    assert_eq!(status_signed_with(&gateway, &[NEW_SECRET]).await, 401);
+    // Then the secret (a Secret volume): the next change event retries the whole reload.
+    std::fs::write(&later, NEW_SECRET).expect("write");
+    wait_for_secrets(&gateway, &["new", "current"]).await;
+    assert_eq!(status_signed_with(&gateway, &[NEW_SECRET]).await, 200);
     gateway.stop().await;
 }

@@ -72,3 +72,82 @@ async fn a_request_head_that_stalls_is_cut_off() {
     assert!(upstream.seen().is_empty());
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_connection_that_never_speaks_is_closed() {
+    let upstream = Upstream::start().await;
+    let gateway = TestGateway::start(&config(&upstream)).await;
+    let mut silent = deadline(TcpStream::connect(gateway.data))
+        .await
+        .expect("connect");
+    let started = std::time::Instant::now();
+    assert_eq!(read_to_end(&mut silent).await, "");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_max_connections_wait_for_a_free_slot() {
+    let upstream = Upstream::start().await;
+    let text = config(&upstream).replace(
+        "shutdown_grace = \"5s\"",
+        "shutdown_grace = \"5s\"\nmax_connections = 1",
+    );
+    let gateway = TestGateway::start(&text).await;
+    let body = app_body("usr_1", "acct_1");
+    let request = |header: &str| {
+        format!(
+            "POST /api/x HTTP/1.1\r\nhost: gw\r\nstripe-signature: {header}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+            body.len(),
+            String::from_utf8_lossy(&body)
+        )
+    };
+    // The first connection holds the only slot until it closes.
+    let mut first = deadline(TcpStream::connect(gateway.data))
+        .await
+        .expect("connect");
+    first
+        .write_all(b"POST /api/x HTTP/1.1\r\nhost: gw\r\n")
+        .await
+        .expect("write");
+    let mut second = deadline(TcpStream::connect(gateway.data))
+        .await
+        .expect("connect (kernel backlog)");
+    second
+        .write_all(request(&sign(&[APP_SECRET], now(), &body)).as_bytes())
+        .await
+        .expect("write");
+    let mut probe = [0u8; 1];
+    let early = tokio::time::timeout(
+        std::time::Duration::from_millis(150),
+        second.peek(&mut probe),
+    )
+    .await;
+    assert!(
+        early.is_err(),
+        "the second connection is not served while the first holds the slot"
+    );
+    drop(first);
+    let answer = read_to_end(&mut second).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_chunked_body_is_400_body_unreadable() {
+    let upstream = Upstream::start().await;
+    let gateway = TestGateway::start(&config(&upstream)).await;
+    let header = sign(&[APP_SECRET], now(), b"{}");
+    let mut stream = deadline(TcpStream::connect(gateway.data))
+        .await
+        .expect("connect");
+    let request = format!(
+        "POST /api/x HTTP/1.1\r\nhost: gw\r\nstripe-signature: {header}\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\nzz\r\n{{}}\r\n0\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let answer = read_to_end(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"code\":\"body_unreadable\""), "{answer}");
+    assert!(upstream.seen().is_empty());
+    gateway.stop().await;
+}

@@ -91,3 +91,54 @@ async fn an_upstream_closing_idle_connections_costs_no_request() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn an_upstream_body_that_stalls_is_cut_off_at_the_route_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while complete_request(&buffer).is_none() {
+                    let Ok(n @ 1..) = stream.read(&mut chunk).await else {
+                        return;
+                    };
+                    buffer.extend_from_slice(&chunk[..n]);
+                }
+                // Promise 100 bytes, send 3, then stall for longer than the route timeout.
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nabc")
+                    .await;
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let text = config_text(&url, &app_route("timeout = \"300ms\""));
+    let gateway = TestGateway::start(&text).await;
+    let body = app_body("usr_1", "acct_1");
+    let header = sign(&[APP_SECRET], now(), &body);
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let request = http::Request::post(gateway.url("/api/x"))
+        .header("stripe-signature", header)
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .expect("request");
+    let response = deadline(client.request(request))
+        .await
+        .expect("response head");
+    assert_eq!(response.status(), 200);
+    let started = std::time::Instant::now();
+    let body = deadline(http_body_util::BodyExt::collect(response.into_body())).await;
+    assert!(body.is_err(), "the body is cut off, not completed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let metrics = gateway.metrics();
+    assert!(
+        metrics
+            .contains(r#"stripe_app_gateway_upstream_errors_total{kind="timeout",route="ui"} 1"#),
+        "{metrics}"
+    );
+    gateway.stop().await;
+}

@@ -23,6 +23,16 @@ pub enum AppMode {
 }
 
 impl AppMode {
+    /// The mode named `raw_body`, `default` or `raw_body_or_default`.
+    pub fn parse(text: &str) -> Option<AppMode> {
+        match text {
+            "raw_body" => Some(AppMode::RawBody),
+            "default" => Some(AppMode::Default),
+            "raw_body_or_default" => Some(AppMode::RawBodyOrDefault),
+            _ => None,
+        }
+    }
+
     /// The configuration spelling: `"raw_body"`, `"default"` or `"raw_body_or_default"`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -16,13 +16,15 @@ pub fn check(path: &Path) -> u8 {
 }
 
 fn print_summary(config: &Config, now: i64) {
-    println!("config {}: ok", config.path.display());
-    println!(
+    say!("config {}: ok", config.path.display());
+    say!(
         "listen {}  admin {}  upstream {}",
-        config.server.listen, config.admin.listen, config.upstream.target
+        config.server.listen,
+        config.admin.listen,
+        config.upstream.target
     );
     for (name, keyring) in &config.keyrings {
-        println!(
+        say!(
             "keyring {name} ({}, {} secret(s))",
             keyring.kind.as_str(),
             keyring.secrets.len()
@@ -36,7 +38,7 @@ fn print_summary(config: &Config, now: i64) {
                 }
                 Some(at) => format!("valid until {}", rfc3339(at)),
             };
-            println!("  secret {} from {}: {expiry}", secret.id, secret.source);
+            say!("  secret {} from {}: {expiry}", secret.id, secret.source);
         }
     }
     for route in &config.routes {
@@ -57,14 +59,14 @@ fn print_summary(config: &Config, now: i64) {
             .map_or("any method".to_string(), |m| {
                 m.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(",")
             });
-        println!(
+        say!(
             "route {}: {path}, {methods}, {auth}{}",
             route.id,
             if route.cors { ", cors" } else { "" }
         );
     }
     for warning in &config.warnings {
-        println!("warning: {warning}");
+        say!("warning: {warning}");
     }
 }
 

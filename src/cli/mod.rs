@@ -2,6 +2,15 @@
 //!
 //! Exit codes: 0 ok, 1 runtime failure or verification failed, 2 usage, 78 configuration error.
 
+/// Writes a line to standard output; a reader that went away (`| head -1`) ends the output
+/// quietly instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod check;
 mod sign;
 mod verify;
@@ -12,6 +21,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
+use crate::secret::Secret;
 
 /// Exit code for a bad configuration (EX_CONFIG of sysexits.h).
 pub const EXIT_CONFIG: u8 = 78;
@@ -128,16 +138,14 @@ fn run(path: &std::path::Path) -> u8 {
 }
 
 /// Reads a secret given as `--secret` or `--secret-file`, trimmed like config secrets.
-fn read_secret(value: Option<&str>, file: Option<&std::path::Path>) -> Result<String, String> {
+fn read_secret(value: Option<&Secret>, file: Option<&std::path::Path>) -> Result<Secret, String> {
     let text = match (value, file) {
-        (Some(value), None) => value.to_string(),
+        (Some(value), None) => value.expose().to_string(),
         (None, Some(file)) => std::fs::read_to_string(file)
             .map_err(|err| format!("cannot read {}: {err}", file.display()))?,
         _ => return Err("give exactly one of --secret, --secret-file".into()),
     };
-    Ok(text
-        .trim_matches(|c: char| c.is_ascii_whitespace())
-        .to_string())
+    Ok(Secret::new(crate::secret::trimmed(&text)))
 }
 
 /// `--timestamp`/`--now`: Unix seconds, default the clock.

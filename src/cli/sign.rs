@@ -14,8 +14,8 @@ pub struct SignArgs {
     #[arg(long, value_enum)]
     kind: Kind,
     /// The secret value.
-    #[arg(long, conflicts_with = "secret_file")]
-    secret: Option<String>,
+    #[arg(long, conflicts_with = "secret_file", value_parser = crate::secret::parse_flag)]
+    secret: Option<Secret>,
     /// A file holding the secret.
     #[arg(long)]
     secret_file: Option<PathBuf>,
@@ -51,9 +51,9 @@ pub fn sign(args: &SignArgs) -> u8 {
 }
 
 fn run(args: &SignArgs) -> Result<(), String> {
-    let secret = read_secret(args.secret.as_deref(), args.secret_file.as_deref())?;
+    let secret = read_secret(args.secret.as_ref(), args.secret_file.as_deref())?;
     let prefix = args.kind.keyring_kind().prefix();
-    if !secret.starts_with(prefix) {
+    if !secret.expose().starts_with(prefix) {
         return Err(format!(
             "a {} secret starts with {prefix}",
             args.kind.keyring_kind().as_str()
@@ -64,15 +64,12 @@ fn run(args: &SignArgs) -> Result<(), String> {
         return Err("--timestamp must be Unix seconds".into());
     }
     let body = body(args)?;
-    println!(
-        "{}",
-        signature_header(&[&Secret::new(secret)], timestamp, &body)
-    );
+    say!("{}", signature_header(&[&secret], timestamp, &body));
     if args.kind == Kind::App {
         match &args.body_out {
             Some(path) => std::fs::write(path, &body)
                 .map_err(|err| format!("cannot write {}: {err}", path.display()))?,
-            None => println!("{}", String::from_utf8_lossy(&body)),
+            None => say!("{}", String::from_utf8_lossy(&body)),
         }
     }
     Ok(())

@@ -17,8 +17,8 @@ pub struct VerifyArgs {
     #[arg(long, value_enum)]
     kind: Kind,
     /// A secret of the keyring; repeat for several (rotation).
-    #[arg(long = "secret", required = true)]
-    secrets: Vec<String>,
+    #[arg(long = "secret", required = true, value_parser = crate::secret::parse_flag)]
+    secrets: Vec<Secret>,
     /// The Stripe-Signature value; omitted means the request had none.
     #[arg(long)]
     header: Option<String>,
@@ -67,7 +67,7 @@ pub fn verify(args: &VerifyArgs) -> u8 {
         )
         .map(|v| (v.secret_index, None)),
     };
-    println!("{}", outcome.map_or_else(Rejection::code, |_| "ok"));
+    say!("{}", outcome.map_or_else(Rejection::code, |_| "ok"));
     if args.explain {
         explain(header, &inputs, outcome.ok());
     }
@@ -87,7 +87,7 @@ impl Inputs {
         let kind = args.kind.keyring_kind();
         let mut secrets = Vec::new();
         for (index, value) in args.secrets.iter().enumerate() {
-            if value.trim().is_empty() || !value.starts_with(kind.prefix()) {
+            if value.expose().trim().is_empty() || !value.expose().starts_with(kind.prefix()) {
                 return Err(format!(
                     "--secret #{} must be a non-empty {} secret",
                     index + 1,
@@ -96,23 +96,19 @@ impl Inputs {
             }
             secrets.push(KeyringSecret::new(
                 format!("secret-{}", index + 1),
-                &Secret::new(value.as_str()),
+                value,
                 None,
             ));
         }
         let body = std::fs::read(&args.body_file)
             .map_err(|err| format!("cannot read {}: {err}", args.body_file.display()))?;
         let tolerance = parse_tolerance(&args.tolerance)?;
-        let mode = match args.app_signature.as_str() {
-            "raw_body" => AppMode::RawBody,
-            "default" => AppMode::Default,
-            "raw_body_or_default" => AppMode::RawBodyOrDefault,
-            other => {
-                return Err(format!(
-                    "--app-signature {other:?} is not raw_body, default or raw_body_or_default"
-                ))
-            }
-        };
+        let mode = AppMode::parse(&args.app_signature).ok_or_else(|| {
+            format!(
+                "--app-signature {:?} is not raw_body, default or raw_body_or_default",
+                args.app_signature
+            )
+        })?;
         Ok(Inputs {
             keyring: Keyring::new(kind, secrets),
             body,
@@ -141,14 +137,14 @@ fn explain(header: &str, inputs: &Inputs, matched: Option<(usize, Option<&str>)>
     match SignatureHeader::parse(header) {
         Ok(parsed) => {
             let age = inputs.now - parsed.timestamp();
-            println!(
+            say!(
                 "timestamp: {} (age {age}s; tolerance {}s both ways)",
                 parsed.timestamp(),
                 inputs.tolerance
             );
-            println!("v1 signatures in header: {}", parsed.signatures().len());
+            say!("v1 signatures in header: {}", parsed.signatures().len());
         }
-        Err(rejection) => println!("header: {}", rejection.message()),
+        Err(rejection) => say!("header: {}", rejection.message()),
     }
     let ids: Vec<&str> = inputs
         .keyring
@@ -156,17 +152,17 @@ fn explain(header: &str, inputs: &Inputs, matched: Option<(usize, Option<&str>)>
         .iter()
         .map(KeyringSecret::id)
         .collect();
-    println!("secrets tried: {}", ids.join(", "));
+    say!("secrets tried: {}", ids.join(", "));
     match matched {
         Some((index, mode)) => {
-            println!("matched: {}", ids[index]);
+            say!("matched: {}", ids[index]);
             if let Some(mode) = mode {
-                println!("verified as: {mode}");
+                say!("verified as: {mode}");
             }
         }
-        None => println!("matched: none"),
+        None => say!("matched: none"),
     }
     let digest = Sha256::digest(&inputs.body);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    println!("body: {} bytes, sha256 {hex}", inputs.body.len());
+    say!("body: {} bytes, sha256 {hex}", inputs.body.len());
 }

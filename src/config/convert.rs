@@ -11,7 +11,7 @@ use ipnet::IpNet;
 
 use super::raw::{RawConfig, RawKeyring, RawRoute, RawSecret, RawServer, RawUpstream};
 use super::*;
-use crate::auth::{AppMode, KeyringKind};
+use crate::auth::KeyringKind;
 use crate::secret::Secret;
 
 /// Names the file being converted so every error can say where it comes from.
@@ -210,6 +210,13 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
             raw.max_in_flight,
             10_000,
             10_000_000,
+        )?,
+        max_connections: bounded(
+            ctx,
+            "server.max_connections",
+            raw.max_connections,
+            10_000,
+            1_000_000,
         )?,
     })
 }
@@ -421,11 +428,11 @@ fn secret(
             })?;
             (text, SecretSource::Env(name))
         }
-        (None, None, Some(value)) => (value, SecretSource::Inline),
+        (None, None, Some(value)) => (value.expose().to_owned(), SecretSource::Inline),
         _ => return Err(ctx.err(key, "set exactly one of file, env, value")),
     };
     // Files and variables usually end with a newline; the secret itself never has one at its ends.
-    let value = value.trim_matches(|c: char| c.is_ascii_whitespace());
+    let value = crate::secret::trimmed(&value);
     let where_ = match &source {
         SecretSource::File(path) => format!("{key} (from {})", path.display()),
         _ => key.to_string(),
@@ -523,13 +530,4 @@ pub(super) fn parse_method(text: &str) -> Option<Method> {
         return None;
     }
     Method::from_bytes(text.as_bytes()).ok()
-}
-
-pub(super) fn parse_app_mode(text: &str) -> Option<AppMode> {
-    match text {
-        "raw_body" => Some(AppMode::RawBody),
-        "default" => Some(AppMode::Default),
-        "raw_body_or_default" => Some(AppMode::RawBodyOrDefault),
-        _ => None,
-    }
 }

@@ -69,6 +69,7 @@ pub struct ServerConfig {
     pub shutdown_delay: Duration,
     pub shutdown_grace: Duration,
     pub max_in_flight: usize,
+    pub max_connections: usize,
 }
 
 /// `[admin]`.
@@ -288,10 +289,14 @@ impl Config {
         let raw: raw::RawConfig =
             serde_path_to_error::deserialize(deserializer).map_err(|err| {
                 let key = err.path().to_string();
+                let mut reason = redact_values(&first_line(&err.inner().to_string()));
+                if let Some(span) = err.inner().span() {
+                    reason = format!("{} ({reason})", location(text, span.start));
+                }
                 ConfigError {
                     file: path.to_path_buf(),
                     key: if key == "." { "(file)".into() } else { key },
-                    reason: first_line(&err.inner().to_string()),
+                    reason,
                 }
             })?;
         convert::convert(raw, path, env)
@@ -309,6 +314,35 @@ impl Config {
         }
         files
     }
+}
+
+/// `line L, column C` of byte `offset` in `text`.
+fn location(text: &str, offset: usize) -> String {
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+    format!("line {line}, column {column}")
+}
+
+/// Parser messages quote the offending value (`invalid type: string "…"`), which may be a
+/// secret written in the wrong place: every double-quoted part is blanked. Field names, which
+/// serde quotes with backticks, stay.
+fn redact_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '"' {
+            if quoted {
+                out.push_str("…\"");
+            } else {
+                out.push('"');
+            }
+            quoted = !quoted;
+        } else if !quoted {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// toml's messages span several lines with a source excerpt; the key path already says where.

@@ -42,6 +42,7 @@ pub struct RawServer {
     pub shutdown_delay: Option<String>,
     pub shutdown_grace: Option<String>,
     pub max_in_flight: Option<u64>,
+    pub max_connections: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,7 +101,7 @@ pub struct RawSecret {
     pub id: String,
     pub file: Option<String>,
     pub env: Option<String>,
-    pub value: Option<String>,
+    pub value: Option<crate::secret::Secret>,
     pub not_after: Option<String>,
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::convert::{parse_app_mode, parse_method, upstream_target, Ctx};
+use super::convert::{parse_method, upstream_target, Ctx};
 use super::raw::RawRoute;
 use super::*;
 use crate::auth::{AppMode, KeyringKind};
@@ -208,7 +208,7 @@ fn app_policy(
     )?;
     let mode = match raw.app_signature.as_deref() {
         None => AppMode::RawBodyOrDefault,
-        Some(text) => parse_app_mode(text).ok_or_else(|| {
+        Some(text) => AppMode::parse(text).ok_or_else(|| {
             ctx.err(
                 format!("{base}.app_signature"),
                 format!(

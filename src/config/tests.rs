@@ -237,3 +237,25 @@ fn identity_prefix_must_not_shadow_forwarding_headers() {
     ))
     .is_ok());
 }
+
+#[test]
+fn values_in_parser_messages_are_blanked_and_syntax_errors_located() {
+    let err = error(&base().replace(
+        &format!("secrets = [{{ id = \"current\", value = \"{APP_SECRET}\" }}]"),
+        &format!("secrets = [\"{APP_SECRET}\"]"),
+    ));
+    assert_eq!(err.key, "keyrings.app.secrets[0]");
+    assert!(!err.to_string().contains(APP_SECRET), "{err}");
+    assert!(err.reason.contains("invalid type"), "{err}");
+    let broken = base().replace("cors = true", "cors = { true");
+    let line = broken
+        .lines()
+        .position(|l| l.starts_with("cors = {"))
+        .expect("line")
+        + 1;
+    let err = error(&broken);
+    assert!(
+        err.reason.contains(&format!("line {line}, column")),
+        "{err}"
+    );
+}

@@ -8,8 +8,10 @@ use hyper::body::Incoming;
 use super::body::GatewayBody;
 use super::headers;
 use super::record::Record;
-use super::{forward, set_header, Gateway, Target};
-use crate::auth::{signature, verify_app_parsed, AppIdentity, Rejection, SignatureHeader};
+use super::{forward, set_header, signature_header, Gateway, Target};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{default_payload, verify_app_parsed, AppIdentity, Rejection, VerifiedMode};
 use crate::config::AppPolicy;
 use crate::error::GatewayError;
 use crate::snapshot::Snapshot;
@@ -29,20 +31,9 @@ impl Gateway {
             policy,
             peer,
         } = target;
-        let deny = |record: &mut Record, rejection: Rejection| {
-            record.auth_denied(rejection.code());
-            GatewayError::Unauthenticated {
-                rejection,
-                webhook: false,
-            }
-        };
         let (mut parts, body) = request.into_parts();
         // Header problems are known before the body arrives: refuse without reading it.
-        let header = match signature::header_value(&parts.headers).and_then(SignatureHeader::parse)
-        {
-            Ok(header) => header,
-            Err(rejection) => return Err(deny(record, rejection)),
-        };
+        let header = signature_header(&parts.headers, record, false)?;
         let body = forward::read_body(body, &parts.headers, &snapshot.config.server).await?;
         let now = self.clock.now();
         let tolerance = snapshot.config.tolerance_secs;
@@ -54,13 +45,13 @@ impl Gateway {
             now,
             tolerance,
         )
-        .map_err(|rejection| deny(record, rejection))?;
+        .map_err(|rejection| record.deny(rejection, false))?;
         let secret = identity.verified.secret_index;
         record.secret = Some(keyring.keyring.secrets()[secret].id());
         keyring
             .metrics
             .matched(secret, now - identity.verified.timestamp);
-        if policy.replay_reject && self.is_replay(&identity, now, tolerance) {
+        if policy.replay_reject && self.is_replay(&identity, &body, now, tolerance) {
             record.auth_denied("replayed");
             return Err(GatewayError::Replayed);
         }
@@ -75,22 +66,29 @@ impl Gateway {
             peer,
             &record.request_id,
         );
-        inject(&mut parts.headers, snapshot, &identity);
+        if inject(&mut parts.headers, snapshot, &identity).is_err() {
+            return Err(record.deny(Rejection::MalformedBody, false));
+        }
         record.account = Some(identity.account_id);
         forward::forward(snapshot, route, parts, GatewayBody::full(body), record).await
     }
 
-    /// Whether this `(t, v1)` was accepted before; records it otherwise. It is kept until the
-    /// signature could no longer pass the tolerance check.
-    fn is_replay(&self, identity: &AppIdentity, now: i64, tolerance: i64) -> bool {
-        let verified = &identity.verified;
+    /// Whether this signed message was accepted before; records it otherwise. The key is `t`
+    /// and a hash of what was signed, not the `v1` that matched: during a secret roll Stripe
+    /// sends one `v1` per secret, and each alone would verify. It is kept until the signature
+    /// could no longer pass the tolerance check.
+    fn is_replay(&self, identity: &AppIdentity, body: &[u8], now: i64, tolerance: i64) -> bool {
+        let timestamp = identity.verified.timestamp;
+        let digest = match identity.mode {
+            VerifiedMode::RawBody => Sha256::digest(body),
+            VerifiedMode::ReconstructedDefault => {
+                Sha256::digest(default_payload(&identity.user_id, &identity.account_id))
+            }
+        };
         let mut key = [0u8; 40];
-        key[..8].copy_from_slice(&verified.timestamp.to_be_bytes());
-        key[8..].copy_from_slice(&verified.signature);
-        let until = verified
-            .timestamp
-            .saturating_add(tolerance)
-            .saturating_add(1);
+        key[..8].copy_from_slice(&timestamp.to_be_bytes());
+        key[8..].copy_from_slice(&digest);
+        let until = timestamp.saturating_add(tolerance).saturating_add(1);
         self.replay.claim(&key, Held::Done, now, until).is_some()
     }
 }
@@ -107,12 +105,16 @@ fn roles_satisfied(policy: &AppPolicy, roles: Option<&[String]>) -> bool {
         && policy.roles_all.iter().all(has)
 }
 
-fn inject(headers: &mut http::HeaderMap, snapshot: &Snapshot, identity: &AppIdentity) {
+fn inject(
+    headers: &mut http::HeaderMap,
+    snapshot: &Snapshot,
+    identity: &AppIdentity,
+) -> Result<(), ()> {
     let names = &snapshot.identity;
-    set_header(headers, &names.account_id, &identity.account_id);
-    set_header(headers, &names.user_id, &identity.user_id);
+    set_header(headers, &names.account_id, &identity.account_id)?;
+    set_header(headers, &names.user_id, &identity.user_id)?;
     if let Some(roles) = &identity.roles {
-        set_header(headers, &names.roles, &roles.join(","));
+        set_header(headers, &names.roles, &roles.join(","))?;
     }
     headers.insert(
         names.verified.clone(),
@@ -122,6 +124,7 @@ fn inject(headers: &mut http::HeaderMap, snapshot: &Snapshot, identity: &AppIden
         names.signature_timestamp.clone(),
         HeaderValue::from(identity.verified.timestamp),
     );
+    Ok(())
 }
 
 #[cfg(test)]

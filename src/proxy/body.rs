@@ -7,6 +7,8 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use super::upstream::UpstreamBody;
+
 /// A body the gateway sends: empty, a buffer it holds, or a stream it relays.
 #[derive(Debug, Default)]
 pub enum GatewayBody {
@@ -17,7 +19,18 @@ pub enum GatewayBody {
     /// A body relayed frame by frame (`auth = "none"` requests).
     Stream(Incoming),
     /// An upstream response, relayed frame by frame; returns its connection to the pool.
-    Upstream(super::upstream::UpstreamBody),
+    Upstream(UpstreamBody),
+}
+
+/// Why a body stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The connection failed mid-body.
+    #[error(transparent)]
+    Hyper(#[from] hyper::Error),
+    /// The upstream did not finish its response within the route's timeout.
+    #[error("the upstream did not finish its response in time")]
+    UpstreamTimeout,
 }
 
 impl GatewayBody {
@@ -33,16 +46,18 @@ impl GatewayBody {
 
 impl Body for GatewayBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
             GatewayBody::Empty => Poll::Ready(None),
             GatewayBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            GatewayBody::Stream(incoming) => Pin::new(incoming).poll_frame(cx),
+            GatewayBody::Stream(incoming) => {
+                Pin::new(incoming).poll_frame(cx).map_err(BodyError::from)
+            }
             GatewayBody::Upstream(body) => Pin::new(body).poll_frame(cx),
         }
     }

@@ -78,8 +78,9 @@ pub(super) async fn forward(
         parts.headers.insert(HOST, host.clone());
     }
     let started = Instant::now();
+    let timeouts = &route.metrics.upstream_errors[UpstreamFailure::Timeout as usize];
     let result = pool
-        .send(Request::from_parts(parts, body), route.timeout)
+        .send(Request::from_parts(parts, body), route.timeout, timeouts)
         .await;
     let took = started.elapsed();
     match result {

@@ -63,6 +63,12 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         || HOP_BY_HOP.contains(&name.as_str())
 }
 
+/// Headers that describe the path of a request: only trusted proxies may set them.
+fn is_forwarding(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    name == "forwarded" || name == "x-real-ip" || name.starts_with("x-forwarded-")
+}
+
 /// Removes hop-by-hop headers and the headers named in `Connection` (requests and responses).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     strip(headers, is_hop_by_hop);
@@ -106,7 +112,9 @@ pub fn rewrite_request(
     request_id: &HeaderValue,
 ) {
     strip(headers, |name| {
-        is_hop_by_hop(name) || identity.is_identity_header(name)
+        is_hop_by_hop(name)
+            || identity.is_identity_header(name)
+            || (!peer.trusted && is_forwarding(name))
     });
     let host = headers.remove(HOST);
     if peer.trusted {
@@ -254,6 +262,9 @@ mod tests {
         headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("6.6.6.6"));
         headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
         headers.insert(&X_FORWARDED_HOST, HeaderValue::from_static("evil.example"));
+        headers.insert("forwarded", HeaderValue::from_static("for=6.6.6.6"));
+        headers.insert("x-real-ip", HeaderValue::from_static("6.6.6.6"));
+        headers.insert("x-forwarded-port", HeaderValue::from_static("1"));
         rewrite_request(
             &mut headers,
             &identity(),
@@ -263,6 +274,9 @@ mod tests {
         assert_eq!(headers[&X_FORWARDED_FOR], "10.1.2.3");
         assert_eq!(headers[&X_FORWARDED_PROTO], "http");
         assert_eq!(headers[&X_FORWARDED_HOST], "gw.example");
+        for spoofed in ["forwarded", "x-real-ip", "x-forwarded-port"] {
+            assert!(!headers.contains_key(spoofed), "{spoofed}");
+        }
         assert_eq!(headers[&X_REQUEST_ID], "rid");
         assert!(!headers.contains_key(HOST));
     }

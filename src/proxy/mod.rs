@@ -33,6 +33,7 @@ use self::body::GatewayBody;
 use self::headers::{Peer, X_REQUEST_ID};
 use self::record::Record;
 use crate::accesslog::AccessLog;
+use crate::auth::{signature, SignatureHeader};
 use crate::clock::Clock;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
@@ -48,6 +49,8 @@ pub struct Gateway {
     metrics: Metrics,
     access_log: Arc<AccessLog>,
     draining: AtomicBool,
+    /// The listener has closed: requests still arriving on open connections are refused.
+    closed: AtomicBool,
 }
 
 /// What a gateway is built from.
@@ -71,6 +74,7 @@ impl Gateway {
             metrics: parts.metrics,
             access_log: parts.access_log,
             draining: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         })
     }
 
@@ -104,6 +108,12 @@ impl Gateway {
         self.draining.load(Ordering::SeqCst)
     }
 
+    /// Marks the listener closed: new requests on connections still open get `503
+    /// shutting_down` (with `Connection: close`) while in-flight ones finish.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
     /// Runs the whole pipeline for one request from `client`.
     pub async fn handle(&self, request: Request<Incoming>, client: &Peer) -> Response<GatewayBody> {
         let started = Instant::now();
@@ -117,6 +127,7 @@ impl Gateway {
             .map(|index| &snapshot.routes[index]);
         record.route = route;
         let result = match route {
+            _ if self.closed.load(Ordering::Relaxed) => Err(GatewayError::ShuttingDown),
             _ if self.metrics.in_flight.get() > snapshot.config.server.max_in_flight as i64 => {
                 Err(GatewayError::Overloaded)
             }
@@ -232,10 +243,26 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Sets a header from a string the gateway verified; values that cannot be a header value
-/// (control characters) are dropped rather than passed on.
-fn set_header(headers: &mut http::HeaderMap, name: &http::HeaderName, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        headers.insert(name.clone(), value);
-    }
+/// The parsed `Stripe-Signature` of a request (rules 1–5), or the refusal, recorded.
+fn signature_header<'h>(
+    headers: &'h http::HeaderMap,
+    record: &mut Record<'_>,
+    webhook: bool,
+) -> Result<SignatureHeader<'h>, GatewayError> {
+    signature::header_value(headers)
+        .and_then(SignatureHeader::parse)
+        .map_err(|rejection| record.deny(rejection, webhook))
+}
+
+/// Sets a header from a value the gateway verified. A value that cannot travel as a header
+/// (control characters) returns `Err`: the request is refused rather than forwarded without
+/// its identity.
+fn set_header(
+    headers: &mut http::HeaderMap,
+    name: &http::HeaderName,
+    value: &str,
+) -> Result<(), ()> {
+    let value = HeaderValue::from_str(value).map_err(drop)?;
+    headers.insert(name.clone(), value);
+    Ok(())
 }

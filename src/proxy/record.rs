@@ -8,6 +8,8 @@ use http::{Method, Request, StatusCode, Uri};
 use super::request_id;
 use super::upstream::UpstreamFailure;
 use crate::accesslog::{AccessLog, Entry};
+use crate::auth::Rejection;
+use crate::error::GatewayError;
 use crate::metrics::{RouteMetrics, NO_ROUTE};
 use crate::snapshot::Route;
 
@@ -55,6 +57,13 @@ impl<'s> Record<'s> {
 
     pub fn auth_denied(&mut self, reason: &'static str) {
         self.auth = Some(("denied", reason));
+    }
+
+    /// Records a failed verification and returns the error to answer with (400 on webhook
+    /// routes, as Stripe asks; 401 elsewhere).
+    pub fn deny(&mut self, rejection: Rejection, webhook: bool) -> GatewayError {
+        self.auth_denied(rejection.code());
+        GatewayError::Unauthenticated { rejection, webhook }
     }
 
     pub fn auth_skipped(&mut self, reason: &'static str) {

@@ -7,6 +7,7 @@
 //! while idle hands the request back unsent, and the next one (or a new one) is tried.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
@@ -19,9 +20,10 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use prometheus::IntCounter;
 use tokio::net::TcpStream;
 
-use super::body::GatewayBody;
+use super::body::{BodyError, GatewayBody};
 use crate::config::UpstreamConfig;
 
 /// Why the upstream did not answer.
@@ -29,7 +31,7 @@ use crate::config::UpstreamConfig;
 pub enum UpstreamFailure {
     /// The connection could not be made (refused, unreachable, connect timeout).
     Connect = 0,
-    /// No response head within the route's timeout.
+    /// No response within the route's timeout.
     Timeout = 1,
     /// The connection broke before a response head arrived.
     Broken = 2,
@@ -86,15 +88,16 @@ impl UpstreamClient {
     /// The pool of connections to `authority` (one per upstream, shared by its routes).
     pub fn pool(&self, authority: &Authority) -> Arc<HostPool> {
         let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        let new_pool = || {
+            Arc::new(HostPool {
+                authority: authority.clone(),
+                settings: self.settings,
+                idle: Mutex::default(),
+            })
+        };
         pools
             .entry(authority.clone())
-            .or_insert_with(|| {
-                Arc::new(HostPool {
-                    authority: authority.clone(),
-                    settings: self.settings,
-                    idle: Mutex::default(),
-                })
-            })
+            .or_insert_with(new_pool)
             .clone()
     }
 }
@@ -113,26 +116,47 @@ struct Idle {
     since: Instant,
 }
 
+/// A connection that has answered, and its response.
+type Exchanged = (SendRequest<GatewayBody>, Response<Incoming>);
+
 impl HostPool {
-    /// Sends `request` (origin-form URI, `Host` set) and waits at most `timeout` for the
-    /// response head. The response body returns the connection to the pool when it ends.
+    /// Sends `request` (origin-form URI, `Host` set). `timeout` bounds the whole exchange:
+    /// no response head in time is [`UpstreamFailure::Timeout`], and a body still streaming at
+    /// the deadline is cut off (and counted in `timeouts`). The response body returns the
+    /// connection to the pool when it ends.
     pub async fn send(
         self: &Arc<Self>,
         request: Request<GatewayBody>,
         timeout: Duration,
+        timeouts: &IntCounter,
     ) -> Result<Response<GatewayBody>, UpstreamFailure> {
-        tokio::time::timeout(timeout, self.exchange(request))
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (sender, response) = tokio::time::timeout_at(deadline, self.exchange(request))
             .await
-            .unwrap_or(Err(UpstreamFailure::Timeout))
+            .unwrap_or(Err(UpstreamFailure::Timeout))?;
+        let lease = Lease {
+            pool: self.clone(),
+            sender: Some(sender),
+        };
+        let timeouts = timeouts.clone();
+        Ok(response.map(|body| {
+            GatewayBody::Upstream(UpstreamBody {
+                body,
+                lease,
+                deadline,
+                sleep: None,
+                timeouts,
+            })
+        }))
     }
 
     async fn exchange(
-        self: &Arc<Self>,
+        &self,
         mut request: Request<GatewayBody>,
-    ) -> Result<Response<GatewayBody>, UpstreamFailure> {
+    ) -> Result<Exchanged, UpstreamFailure> {
         while let Some(mut sender) = self.checkout().await {
             match sender.try_send_request(request).await {
-                Ok(response) => return Ok(self.lease(sender, response)),
+                Ok(response) => return Ok((sender, response)),
                 // The upstream closed this idle connection before reading the request.
                 Err(mut err) => match err.take_message() {
                     Some(unsent) => request = unsent,
@@ -142,7 +166,7 @@ impl HostPool {
         }
         let mut sender = self.connect().await?;
         match sender.send_request(request).await {
-            Ok(response) => Ok(self.lease(sender, response)),
+            Ok(response) => Ok((sender, response)),
             Err(_) => Err(UpstreamFailure::Broken),
         }
     }
@@ -173,14 +197,12 @@ impl HostPool {
             .host()
             .trim_start_matches('[')
             .trim_end_matches(']');
-        let stream = match tokio::time::timeout(
+        let connecting = tokio::time::timeout(
             self.settings.connect_timeout,
             TcpStream::connect((host, port)),
-        )
-        .await
-        {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(_)) | Err(_) => return Err(UpstreamFailure::Connect),
+        );
+        let Ok(Ok(stream)) = connecting.await else {
+            return Err(UpstreamFailure::Connect);
         };
         let _ = stream.set_nodelay(true);
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -191,18 +213,6 @@ impl HostPool {
             let _ = connection.await;
         });
         Ok(sender)
-    }
-
-    fn lease(
-        self: &Arc<Self>,
-        sender: SendRequest<GatewayBody>,
-        response: Response<Incoming>,
-    ) -> Response<GatewayBody> {
-        let lease = Lease {
-            pool: self.clone(),
-            sender: Some(sender),
-        };
-        response.map(|body| GatewayBody::Upstream(UpstreamBody { body, lease }))
     }
 
     fn release(&self, sender: SendRequest<GatewayBody>) {
@@ -225,6 +235,10 @@ impl HostPool {
 pub struct UpstreamBody {
     body: Incoming,
     lease: Lease,
+    /// End of the route's timeout; a timer is armed only if the body is not already here.
+    deadline: tokio::time::Instant,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    timeouts: IntCounter,
 }
 
 #[derive(Debug)]
@@ -243,17 +257,31 @@ impl UpstreamBody {
 
 impl Body for UpstreamBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.body).poll_frame(cx);
-        if let Poll::Ready(None) = polled {
-            self.give_back();
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.body).poll_frame(cx) {
+            Poll::Ready(None) => {
+                this.give_back();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(BodyError::from))),
+            Poll::Pending => {
+                let deadline = this.deadline;
+                let sleep = this
+                    .sleep
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.timeouts.inc();
+                Poll::Ready(Some(Err(BodyError::UpstreamTimeout)))
+            }
         }
-        polled
     }
 
     fn is_end_stream(&self) -> bool {

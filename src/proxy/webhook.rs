@@ -10,10 +10,8 @@ use hyper::body::Incoming;
 use super::body::GatewayBody;
 use super::headers;
 use super::record::Record;
-use super::{forward, set_header, Gateway, Target};
-use crate::auth::{
-    parse_event, signature, verify_webhook_parsed, Rejection, SignatureHeader, WebhookEvent,
-};
+use super::{forward, set_header, signature_header, Gateway, Target};
+use crate::auth::{parse_event, verify_webhook_parsed, Rejection, WebhookEvent};
 use crate::config::WebhookPolicy;
 use crate::error::GatewayError;
 use crate::snapshot::{Route, Snapshot};
@@ -33,20 +31,9 @@ impl Gateway {
             policy,
             peer,
         } = target;
-        let deny = |record: &mut Record, rejection: Rejection| {
-            record.auth_denied(rejection.code());
-            GatewayError::Unauthenticated {
-                rejection,
-                webhook: true,
-            }
-        };
         let (mut parts, body) = request.into_parts();
         // Header problems are known before the body arrives: refuse without reading it.
-        let header = match signature::header_value(&parts.headers).and_then(SignatureHeader::parse)
-        {
-            Ok(header) => header,
-            Err(rejection) => return Err(deny(record, rejection)),
-        };
+        let header = signature_header(&parts.headers, record, true)?;
         let body = forward::read_body(body, &parts.headers, &snapshot.config.server).await?;
         let now = self.clock.now();
         let verified = verify_webhook_parsed(
@@ -56,12 +43,12 @@ impl Gateway {
             now,
             snapshot.config.tolerance_secs,
         )
-        .map_err(|rejection| deny(record, rejection))?;
+        .map_err(|rejection| record.deny(rejection, true))?;
         record.secret = Some(keyring.keyring.secrets()[verified.secret_index].id());
         keyring
             .metrics
             .matched(verified.secret_index, now - verified.timestamp);
-        let event = parse_event(&body).map_err(|rejection| deny(record, rejection))?;
+        let event = parse_event(&body).map_err(|rejection| record.deny(rejection, true))?;
         record.account = event.account.clone();
         record.auth_allowed();
         if !policy.livemode.admits(event.livemode) {
@@ -94,7 +81,9 @@ impl Gateway {
             peer,
             &record.request_id,
         );
-        inject(&mut parts.headers, snapshot, &event, verified.timestamp);
+        if inject(&mut parts.headers, snapshot, &event, verified.timestamp).is_err() {
+            return Err(record.deny(Rejection::MalformedBody, true));
+        }
         let result =
             forward::forward(snapshot, route, parts, GatewayBody::full(body), record).await;
         settle(route, policy, claim, result, now)
@@ -193,20 +182,21 @@ fn inject(
     snapshot: &Snapshot,
     event: &WebhookEvent,
     timestamp: i64,
-) {
+) -> Result<(), ()> {
     let names = &snapshot.identity;
-    set_header(headers, &names.event_id, &event.id);
-    set_header(headers, &names.event_type, &event.event_type);
+    set_header(headers, &names.event_id, &event.id)?;
+    set_header(headers, &names.event_type, &event.event_type)?;
     if let Some(livemode) = event.livemode {
         let value = if livemode { "true" } else { "false" };
         headers.insert(names.livemode.clone(), HeaderValue::from_static(value));
     }
     if let Some(account) = &event.account {
-        set_header(headers, &names.account_id, account);
+        set_header(headers, &names.account_id, account)?;
     }
     headers.insert(names.verified.clone(), HeaderValue::from_static("webhook"));
     headers.insert(
         names.signature_timestamp.clone(),
         HeaderValue::from(timestamp),
     );
+    Ok(())
 }
