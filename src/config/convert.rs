@@ -1,24 +1,22 @@
 //! Raw TOML structs → validated domain types. Every rule of SPEC §3 is checked here, once.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::path::Path;
+use std::time::Duration;
 
 use http::uri::Scheme;
-use http::{HeaderName, Method, Uri};
+use http::{HeaderName, Uri};
 use ipnet::IpNet;
 
-use super::raw::{RawConfig, RawKeyring, RawRoute, RawSecret, RawServer, RawUpstream};
+use super::raw::{RawConfig, RawServer, RawUpstream};
 use super::*;
-use crate::auth::KeyringKind;
-use crate::secret::Secret;
 
 /// Names the file being converted so every error can say where it comes from.
 pub(super) struct Ctx<'a> {
     pub(super) file: &'a Path,
-    env: &'a dyn Fn(&str) -> Option<String>,
-    warnings: Vec<String>,
+    pub(super) env: &'a dyn Fn(&str) -> Option<String>,
+    pub(super) warnings: Vec<String>,
 }
 
 impl Ctx<'_> {
@@ -119,10 +117,10 @@ pub(super) fn convert(
     };
     let mut keyrings = BTreeMap::new();
     for (name, keyring) in raw.keyrings {
-        let converted = self::keyring(&mut ctx, &name, keyring)?;
+        let converted = super::keyring::keyring(&mut ctx, &name, keyring)?;
         keyrings.insert(name, converted);
     }
-    let routes = routes(&ctx, raw.routes, &keyrings)?;
+    let routes = super::route::routes(&ctx, raw.routes, &keyrings)?;
     if routes.is_empty() {
         ctx.warnings
             .push("no [[routes]]: every request will be answered 404".into());
@@ -358,126 +356,6 @@ fn log(ctx: &Ctx<'_>, raw: &super::raw::RawLog) -> Result<LogConfig, ConfigError
     Ok(LogConfig { format, level })
 }
 
-fn keyring(ctx: &mut Ctx<'_>, name: &str, raw: RawKeyring) -> Result<KeyringConfig, ConfigError> {
-    let base = format!("keyrings.{name}");
-    if !is_label(name) {
-        return Err(ctx.err(
-            &base,
-            "keyring names may only use letters, digits, '_', '-' and '.'",
-        ));
-    }
-    let kind = match raw.kind.as_str() {
-        "app" => KeyringKind::App,
-        "webhook" => KeyringKind::Webhook,
-        other => {
-            return Err(ctx.err(
-                format!("{base}.kind"),
-                format!("{other:?} is not one of \"app\", \"webhook\""),
-            ))
-        }
-    };
-    if raw.secrets.is_empty() {
-        return Err(ctx.err(
-            format!("{base}.secrets"),
-            "a keyring needs at least one secret",
-        ));
-    }
-    let mut ids = HashSet::new();
-    let mut secrets = Vec::with_capacity(raw.secrets.len());
-    for (index, secret) in raw.secrets.into_iter().enumerate() {
-        let key = format!("{base}.secrets[{index}]");
-        if !is_label(&secret.id) {
-            return Err(ctx.err(
-                format!("{key}.id"),
-                "secret ids may only use letters, digits, '_', '-' and '.'",
-            ));
-        }
-        if !ids.insert(secret.id.clone()) {
-            return Err(ctx.err(
-                format!("{key}.id"),
-                format!("duplicate secret id {:?}", secret.id),
-            ));
-        }
-        secrets.push(self::secret(ctx, &key, kind, secret)?);
-    }
-    Ok(KeyringConfig { kind, secrets })
-}
-
-fn secret(
-    ctx: &mut Ctx<'_>,
-    key: &str,
-    kind: KeyringKind,
-    raw: RawSecret,
-) -> Result<SecretConfig, ConfigError> {
-    let (value, source) = match (raw.file, raw.env, raw.value) {
-        (Some(file), None, None) => {
-            let path = PathBuf::from(&file);
-            let text = std::fs::read_to_string(&path).map_err(|err| ConfigError {
-                file: path.clone(),
-                key: format!("{key}.file"),
-                reason: format!("cannot read secret file: {err}"),
-            })?;
-            (text, SecretSource::File(path))
-        }
-        (None, Some(name), None) => {
-            let text = (ctx.env)(&name).ok_or_else(|| {
-                ctx.err(
-                    format!("{key}.env"),
-                    format!("environment variable {name} is not set"),
-                )
-            })?;
-            (text, SecretSource::Env(name))
-        }
-        (None, None, Some(value)) => (value.expose().to_owned(), SecretSource::Inline),
-        _ => return Err(ctx.err(key, "set exactly one of file, env, value")),
-    };
-    // Files and variables usually end with a newline; the secret itself never has one at its ends.
-    let value = crate::secret::trimmed(&value);
-    let where_ = match &source {
-        SecretSource::File(path) => format!("{key} (from {})", path.display()),
-        _ => key.to_string(),
-    };
-    if value.is_empty() {
-        return Err(ctx.err(key, format!("secret of {where_} is empty")));
-    }
-    if !value.starts_with(kind.prefix()) {
-        return Err(ctx.err(
-            key,
-            format!(
-                "secret of {where_} must start with {} for a {} keyring",
-                kind.prefix(),
-                kind.as_str()
-            ),
-        ));
-    }
-    if value.chars().any(char::is_whitespace) {
-        ctx.warnings.push(format!(
-            "{where_}: secret contains whitespace, which usually means a copy-paste error"
-        ));
-    }
-    let not_after = match raw.not_after {
-        None => None,
-        Some(text) => Some(unix_seconds(&text).ok_or_else(|| {
-            ctx.err(
-                format!("{key}.not_after"),
-                format!("{text:?} is not an RFC 3339 UTC time such as \"2026-11-23T10:00:00Z\""),
-            )
-        })?),
-    };
-    Ok(SecretConfig {
-        id: raw.id,
-        value: Secret::new(value),
-        not_after,
-        source,
-    })
-}
-
-fn unix_seconds(text: &str) -> Option<i64> {
-    let time = humantime::parse_rfc3339(text.trim()).ok()?;
-    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    i64::try_from(secs).ok()
-}
-
 /// Bounded label values: route ids, keyring names and secret ids end up in metric labels.
 pub(super) fn is_label(text: &str) -> bool {
     !text.is_empty()
@@ -485,49 +363,4 @@ pub(super) fn is_label(text: &str) -> bool {
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
-fn routes(
-    ctx: &Ctx<'_>,
-    raw: Vec<RawRoute>,
-    keyrings: &BTreeMap<String, KeyringConfig>,
-) -> Result<Vec<RouteConfig>, ConfigError> {
-    let mut ids = HashSet::new();
-    let mut paths = HashSet::new();
-    let mut routes = Vec::with_capacity(raw.len());
-    for (index, route) in raw.into_iter().enumerate() {
-        let base = format!("routes[{index}]");
-        if !is_label(&route.id) {
-            return Err(ctx.err(
-                format!("{base}.id"),
-                "route ids may only use letters, digits, '_', '-' and '.' (at most 64)",
-            ));
-        }
-        if !ids.insert(route.id.clone()) {
-            return Err(ctx.err(
-                format!("{base}.id"),
-                format!("duplicate route id {:?}", route.id),
-            ));
-        }
-        let converted = super::route::route(ctx, &base, route, keyrings)?;
-        if !paths.insert(converted.path.clone()) {
-            let shown = match &converted.path {
-                PathMatch::Exact(p) => format!("path {p:?}"),
-                PathMatch::Prefix(p) => format!("path_prefix {p:?}"),
-            };
-            return Err(ctx.err(
-                &base,
-                format!("duplicate {shown}: another route already matches it"),
-            ));
-        }
-        routes.push(converted);
-    }
-    Ok(routes)
-}
-
-pub(super) fn parse_method(text: &str) -> Option<Method> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_uppercase()) {
-        return None;
-    }
-    Method::from_bytes(text.as_bytes()).ok()
 }

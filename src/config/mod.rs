@@ -5,6 +5,7 @@
 //! [`ConfigError`] naming the file, the key path and the problem.
 
 mod convert;
+mod keyring;
 mod raw;
 mod route;
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! `[[routes]]` entries → [`RouteConfig`]: path, methods and the auth policy of each kind.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use super::convert::{parse_method, upstream_target, Ctx};
+use super::convert::{is_label, upstream_target, Ctx};
 use super::raw::RawRoute;
 use super::*;
 use crate::auth::{AppMode, KeyringKind};
@@ -336,4 +336,49 @@ fn event_pattern(text: &str) -> Option<EventPattern> {
         (true, true) => Some(EventPattern::Prefix(format!("{name}."))),
         (true, false) => Some(EventPattern::Exact(name.to_string())),
     }
+}
+
+pub(super) fn routes(
+    ctx: &Ctx<'_>,
+    raw: Vec<RawRoute>,
+    keyrings: &BTreeMap<String, KeyringConfig>,
+) -> Result<Vec<RouteConfig>, ConfigError> {
+    let mut ids = HashSet::new();
+    let mut paths = HashSet::new();
+    let mut routes = Vec::with_capacity(raw.len());
+    for (index, entry) in raw.into_iter().enumerate() {
+        let base = format!("routes[{index}]");
+        if !is_label(&entry.id) {
+            return Err(ctx.err(
+                format!("{base}.id"),
+                "route ids may only use letters, digits, '_', '-' and '.' (at most 64)",
+            ));
+        }
+        if !ids.insert(entry.id.clone()) {
+            return Err(ctx.err(
+                format!("{base}.id"),
+                format!("duplicate route id {:?}", entry.id),
+            ));
+        }
+        let converted = route(ctx, &base, entry, keyrings)?;
+        if !paths.insert(converted.path.clone()) {
+            let shown = match &converted.path {
+                PathMatch::Exact(p) => format!("path {p:?}"),
+                PathMatch::Prefix(p) => format!("path_prefix {p:?}"),
+            };
+            return Err(ctx.err(
+                &base,
+                format!("duplicate {shown}: another route already matches it"),
+            ));
+        }
+        routes.push(converted);
+    }
+    Ok(routes)
+}
+
+fn parse_method(text: &str) -> Option<Method> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Method::from_bytes(text.as_bytes()).ok()
 }
