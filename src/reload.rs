@@ -203,6 +203,7 @@ fn keep_restart_keys(new: &mut Config, running: &Config) -> Vec<String> {
         "server.max_connections",
         new_server.max_connections != old_server.max_connections,
     );
+    keep("server.workers", new_server.workers != old_server.workers);
     keep("admin.listen", new.admin.listen != running.admin.listen);
     keep("log", new.log != running.log);
     keep("reload", new.reload != running.reload);
@@ -211,6 +212,7 @@ fn keep_restart_keys(new: &mut Config, running: &Config) -> Vec<String> {
     new.server.max_header_bytes = running.server.max_header_bytes;
     new.server.idle_timeout = running.server.idle_timeout;
     new.server.max_connections = running.server.max_connections;
+    new.server.workers = running.server.workers;
     new.admin.listen = running.admin.listen;
     new.log = running.log.clone();
     new.reload = running.reload.clone();

@@ -216,6 +216,13 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
             10_000,
             1_000_000,
         )?,
+        workers: match raw.workers {
+            None => 0,
+            Some(n) if n <= 1024 => n as usize,
+            Some(n) => {
+                return Err(ctx.err("server.workers", format!("{n} is above the limit of 1024")))
+            }
+        },
     })
 }
 

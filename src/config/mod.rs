@@ -71,6 +71,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     pub max_in_flight: usize,
     pub max_connections: usize,
+    /// Runtime worker threads; 0 means one per CPU the process may use.
+    pub workers: usize,
 }
 
 /// `[admin]`.

@@ -43,6 +43,7 @@ pub struct RawServer {
     pub shutdown_grace: Option<String>,
     pub max_in_flight: Option<u64>,
     pub max_connections: Option<u64>,
+    pub workers: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
