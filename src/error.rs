@@ -143,10 +143,8 @@ impl GatewayError {
     /// The JSON error response of SPEC §6.
     pub fn response(&self, request_id: &str) -> Response<GatewayBody> {
         let (status, code, kind) = self.classify();
-        let body = serde_json::json!({
-            "error": { "type": kind, "code": code, "message": self.message(), "request_id": request_id }
-        });
-        let mut response = Response::new(GatewayBody::full(Bytes::from(body.to_string())));
+        let body = error_json(kind, code, self.message(), request_id);
+        let mut response = Response::new(GatewayBody::full(Bytes::from(body)));
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -174,6 +172,35 @@ impl GatewayError {
     }
 }
 
+/// The SPEC §6 body, serialized without building a JSON tree: this runs for every refused
+/// request, including floods of bad signatures.
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorFields<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct ErrorFields<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    code: &'a str,
+    message: &'a str,
+    request_id: &'a str,
+}
+
+fn error_json(kind: &str, code: &str, message: &str, request_id: &str) -> String {
+    let body = ErrorBody {
+        error: ErrorFields {
+            kind,
+            code,
+            message,
+            request_id,
+        },
+    };
+    // Serializing string fields into a String cannot fail.
+    serde_json::to_string(&body).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +224,14 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(json["error"]["code"], "signature_mismatch");
         assert_eq!(json["error"]["type"], "authentication_error");
+        assert_eq!(json["error"]["request_id"], "req_1");
+    }
+
+    #[test]
+    fn error_json_escapes_and_parses() {
+        let text = error_json("t", "c", "say \"hi\"\\\n", "req_1");
+        let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(json["error"]["message"], "say \"hi\"\\\n");
         assert_eq!(json["error"]["request_id"], "req_1");
     }
 
