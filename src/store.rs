@@ -13,15 +13,20 @@ pub enum Held {
     Done,
 }
 
+/// Proof of a claim: only its holder may complete or release the key, so a claim that
+/// expired and was taken over (a clock jump, a very slow delivery) cannot undo the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim(u64);
+
 /// A record of keys, each remembered until a Unix time.
 pub trait SeenStore: Send + Sync + 'static {
     /// Atomically: if `key` is unknown or its time has passed, holds it in `state` until `until`
-    /// and returns `None`; otherwise returns the state it is already held in.
-    fn claim(&self, key: &[u8], state: Held, now: i64, until: i64) -> Option<Held>;
-    /// Marks a held key done until `until`.
-    fn complete(&self, key: &[u8], until: i64);
-    /// Forgets a key (its work failed and may be tried again).
-    fn release(&self, key: &[u8]);
+    /// and returns the claim; otherwise returns the state it is already held in.
+    fn claim(&self, key: &[u8], state: Held, now: i64, until: i64) -> Result<Claim, Held>;
+    /// Marks a key held by `claim` done until `until` (nothing if another claim took it over).
+    fn complete(&self, key: &[u8], claim: Claim, until: i64);
+    /// Forgets a key held by `claim` (its work failed and may be tried again).
+    fn release(&self, key: &[u8], claim: Claim);
     /// Number of keys held (expired ones may still count until evicted).
     fn len(&self) -> usize;
     /// Whether no key is held.
@@ -38,11 +43,19 @@ pub struct MemoryStore {
     inner: Mutex<Inner>,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    held: Held,
+    until: i64,
+    claim: Claim,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<Box<[u8]>, (Held, i64)>,
+    entries: HashMap<Box<[u8]>, Entry>,
     /// Insertion order, for eviction; may hold keys already released or re-claimed.
     order: VecDeque<(Box<[u8]>, i64)>,
+    next_claim: u64,
 }
 
 impl MemoryStore {
@@ -73,14 +86,14 @@ impl Inner {
             let entries = &self.entries;
             let mut queued = HashSet::with_capacity(entries.len());
             self.order.retain(|(key, until)| {
-                entries.get(key).is_some_and(|(_, u)| u == until) && queued.insert(key.clone())
+                entries.get(key).is_some_and(|e| e.until == *until) && queued.insert(key.clone())
             });
         }
     }
 
     fn evict(&mut self, now: i64, capacity: usize) {
         while let Some((key, until)) = self.order.front() {
-            let current = self.entries.get(key).map(|(_, u)| *u);
+            let current = self.entries.get(key).map(|e| e.until);
             let stale = current != Some(*until);
             if !(stale || *until <= now || self.entries.len() > capacity) {
                 break;
@@ -94,28 +107,59 @@ impl Inner {
 }
 
 impl SeenStore for MemoryStore {
-    fn claim(&self, key: &[u8], state: Held, now: i64, until: i64) -> Option<Held> {
+    fn claim(&self, key: &[u8], state: Held, now: i64, until: i64) -> Result<Claim, Held> {
         let mut inner = self.lock();
         inner.evict(now, self.capacity);
-        if let Some((held, held_until)) = inner.entries.get(key) {
-            if *held_until > now {
-                return Some(*held);
+        if let Some(entry) = inner.entries.get(key) {
+            if entry.until > now {
+                return Err(entry.held);
             }
         }
-        inner.entries.insert(key.into(), (state, until));
+        inner.next_claim += 1;
+        let claim = Claim(inner.next_claim);
+        inner.entries.insert(
+            key.into(),
+            Entry {
+                held: state,
+                until,
+                claim,
+            },
+        );
         inner.remember(key, until, self.capacity);
         inner.evict(now, self.capacity);
-        None
+        Ok(claim)
     }
 
-    fn complete(&self, key: &[u8], until: i64) {
+    fn complete(&self, key: &[u8], claim: Claim, until: i64) {
         let mut inner = self.lock();
-        inner.entries.insert(key.into(), (Held::Done, until));
+        // A claim evicted meanwhile still delivered: record it. One taken over is not ours.
+        if inner
+            .entries
+            .get(key)
+            .is_some_and(|entry| entry.claim != claim)
+        {
+            return;
+        }
+        inner.entries.insert(
+            key.into(),
+            Entry {
+                held: Held::Done,
+                until,
+                claim,
+            },
+        );
         inner.remember(key, until, self.capacity);
     }
 
-    fn release(&self, key: &[u8]) {
-        self.lock().entries.remove(key);
+    fn release(&self, key: &[u8], claim: Claim) {
+        let mut inner = self.lock();
+        if inner
+            .entries
+            .get(key)
+            .is_some_and(|entry| entry.claim == claim)
+        {
+            inner.entries.remove(key);
+        }
     }
 
     fn len(&self) -> usize {
@@ -127,14 +171,17 @@ impl SeenStore for MemoryStore {
 mod tests {
     use super::*;
 
+    fn claimed(result: Result<Claim, Held>) -> Claim {
+        result.unwrap_or_else(|held| panic!("expected a claim, the key is held {held:?}"))
+    }
+
     #[test]
     fn a_key_is_claimed_once_until_it_expires() {
         let store = MemoryStore::new(10);
-        assert_eq!(store.claim(b"k", Held::Done, 100, 200), None);
-        assert_eq!(store.claim(b"k", Held::Done, 150, 250), Some(Held::Done));
-        assert_eq!(
-            store.claim(b"k", Held::Done, 200, 300),
-            None,
+        assert!(store.claim(b"k", Held::Done, 100, 200).is_ok());
+        assert_eq!(store.claim(b"k", Held::Done, 150, 250), Err(Held::Done));
+        assert!(
+            store.claim(b"k", Held::Done, 200, 300).is_ok(),
             "expired at `until`"
         );
     }
@@ -142,50 +189,70 @@ mod tests {
     #[test]
     fn in_flight_keys_complete_or_release() {
         let store = MemoryStore::new(10);
-        assert_eq!(store.claim(b"evt", Held::InFlight, 0, 60), None);
+        let first = claimed(store.claim(b"evt", Held::InFlight, 0, 60));
         assert_eq!(
             store.claim(b"evt", Held::InFlight, 1, 60),
-            Some(Held::InFlight)
+            Err(Held::InFlight)
         );
-        store.release(b"evt");
-        assert_eq!(store.claim(b"evt", Held::InFlight, 2, 60), None);
-        store.complete(b"evt", 1000);
+        store.release(b"evt", first);
+        let second = claimed(store.claim(b"evt", Held::InFlight, 2, 60));
+        store.complete(b"evt", second, 1000);
         assert_eq!(
             store.claim(b"evt", Held::InFlight, 500, 560),
-            Some(Held::Done)
+            Err(Held::Done)
+        );
+    }
+
+    #[test]
+    fn a_claim_taken_over_after_expiry_cannot_be_undone_by_its_first_holder() {
+        let store = MemoryStore::new(10);
+        let slow = claimed(store.claim(b"evt", Held::InFlight, 0, 60));
+        // The clock jumps past the hold; a redelivery takes the key over.
+        let fresh = claimed(store.claim(b"evt", Held::InFlight, 100, 160));
+        store.release(b"evt", slow);
+        assert_eq!(
+            store.claim(b"evt", Held::InFlight, 101, 161),
+            Err(Held::InFlight),
+            "still held by the new claim"
+        );
+        store.complete(b"evt", slow, 10_000);
+        store.complete(b"evt", fresh, 10_000);
+        assert_eq!(
+            store.claim(b"evt", Held::InFlight, 200, 260),
+            Err(Held::Done)
         );
     }
 
     #[test]
     fn failed_deliveries_do_not_grow_the_eviction_queue() {
         let store = MemoryStore::new(4);
-        assert_eq!(store.claim(b"kept", Held::Done, 0, 1_000_000), None);
+        assert!(store.claim(b"kept", Held::Done, 0, 1_000_000).is_ok());
         for now in 1..10_000 {
-            assert_eq!(store.claim(b"evt", Held::InFlight, now, now + 60), None);
-            store.release(b"evt");
-            assert_eq!(store.claim(b"same", Held::InFlight, 0, 60), None);
-            store.release(b"same");
+            let claim = claimed(store.claim(b"evt", Held::InFlight, now, now + 60));
+            store.release(b"evt", claim);
+            let claim = claimed(store.claim(b"same", Held::InFlight, 0, 60));
+            store.release(b"same", claim);
         }
-        assert_eq!(store.claim(b"evt", Held::InFlight, 10_000, 10_060), None);
-        store.complete(b"evt", 20_000);
+        let claim = claimed(store.claim(b"evt", Held::InFlight, 10_000, 10_060));
+        store.complete(b"evt", claim, 20_000);
         let queued = store.lock().order.len();
         assert!(queued <= 8, "{queued} keys queued for 2 held");
         assert_eq!(store.len(), 2);
-        assert_eq!(
-            store.claim(b"kept", Held::Done, 10_001, 0),
-            Some(Held::Done)
-        );
-        assert_eq!(store.claim(b"evt", Held::Done, 10_001, 0), Some(Held::Done));
+        assert_eq!(store.claim(b"kept", Held::Done, 10_001, 0), Err(Held::Done));
+        assert_eq!(store.claim(b"evt", Held::Done, 10_001, 0), Err(Held::Done));
     }
 
     #[test]
     fn capacity_evicts_the_oldest() {
         let store = MemoryStore::new(2);
         for key in [b"a", b"b", b"c"] {
-            assert_eq!(store.claim(key, Held::Done, 0, 100), None);
+            assert!(store.claim(key, Held::Done, 0, 100).is_ok());
         }
         assert_eq!(store.len(), 2);
-        assert_eq!(store.claim(b"a", Held::Done, 1, 100), None, "a was evicted");
-        assert_eq!(store.claim(b"c", Held::Done, 1, 100), Some(Held::Done));
+        assert!(
+            store.claim(b"a", Held::Done, 1, 100).is_ok(),
+            "a was evicted"
+        );
+        assert_eq!(store.claim(b"c", Held::Done, 1, 100), Err(Held::Done));
     }
 }

@@ -89,7 +89,7 @@ impl Gateway {
         key[..8].copy_from_slice(&timestamp.to_be_bytes());
         key[8..].copy_from_slice(&digest);
         let until = timestamp.saturating_add(tolerance).saturating_add(1);
-        self.replay.claim(&key, Held::Done, now, until).is_some()
+        self.replay.claim(&key, Held::Done, now, until).is_err()
     }
 }
 

@@ -15,7 +15,7 @@ use crate::auth::{parse_event, verify_webhook_parsed, Rejection, WebhookEvent};
 use crate::config::WebhookPolicy;
 use crate::error::GatewayError;
 use crate::snapshot::{Route, Snapshot};
-use crate::store::{Held, SeenStore};
+use crate::store::{Claim, Held, SeenStore};
 
 impl Gateway {
     pub(super) async fn webhook<'s>(
@@ -139,6 +139,7 @@ fn ack(route: &Route, outcome: &str, reason: &str) -> Response<GatewayBody> {
 struct DedupeClaim<'a> {
     store: &'a dyn SeenStore,
     key: Vec<u8>,
+    claim: Claim,
     done: bool,
 }
 
@@ -153,18 +154,17 @@ impl<'a> DedupeClaim<'a> {
         let key = [route.as_bytes(), b"\0", event_id.as_bytes()].concat();
         // In flight for at most the upstream timeout plus a margin, even if this task dies.
         let until = now.saturating_add(timeout_secs as i64).saturating_add(60);
-        match store.claim(&key, Held::InFlight, now, until) {
-            None => Ok(DedupeClaim {
-                store,
-                key,
-                done: false,
-            }),
-            Some(held) => Err(held),
-        }
+        let claim = store.claim(&key, Held::InFlight, now, until)?;
+        Ok(DedupeClaim {
+            store,
+            key,
+            claim,
+            done: false,
+        })
     }
 
     fn complete(mut self, until: i64) {
-        self.store.complete(&self.key, until);
+        self.store.complete(&self.key, self.claim, until);
         self.done = true;
     }
 }
@@ -172,7 +172,7 @@ impl<'a> DedupeClaim<'a> {
 impl Drop for DedupeClaim<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.store.release(&self.key);
+            self.store.release(&self.key, self.claim);
         }
     }
 }
