@@ -93,7 +93,7 @@ impl Metrics {
                 &["keyring", "secret"],
             )?,
             webhook_events: IntCounterVec::new(
-                opts("webhook_events_total", "Verified webhook events, by route and outcome (forwarded, filtered, duplicate, failed)."),
+                opts("webhook_events_total", "Verified webhook events, by route and outcome (forwarded, filtered, duplicate, in_flight, failed)."),
                 &["route", "outcome"],
             )?,
             build_info: IntGaugeVec::new(opts("build_info", "Always 1; the version label tells the build."), &["version"])?,

@@ -18,7 +18,7 @@ use crate::proxy::Gateway;
 use crate::snapshot::Snapshot;
 
 /// Fingerprint that matches no content: the next trigger reloads.
-const RETRY: u64 = 0;
+const CHANGED: u64 = 0;
 
 /// Secrets expiring within this window are warned about.
 pub const EXPIRY_WARNING: i64 = 24 * 3600;
@@ -30,9 +30,17 @@ const EXPIRY_RECHECK: Duration = Duration::from_secs(3600);
 pub struct Reloader {
     gateway: Arc<Gateway>,
     path: PathBuf,
-    /// Serialises reloads and remembers the fingerprint of the files the running snapshot was
-    /// built from.
-    state: Mutex<u64>,
+    /// Serialises reloads; remembers what was last loaded (or last failed to load).
+    state: Mutex<Loaded>,
+}
+
+/// The files the last load attempt depended on and a fingerprint of their content. After a
+/// failure these include the files the broken config names, so that the secret it waits for
+/// triggers the retry, and nothing else does: a broken config is not reloaded (and logged)
+/// again until something it depends on changes.
+struct Loaded {
+    files: Vec<PathBuf>,
+    fingerprint: u64,
 }
 
 /// What a successful reload did.
@@ -54,21 +62,25 @@ impl ReloadReport {
 impl Reloader {
     /// A reloader for `gateway`, whose running snapshot was loaded from `path`.
     pub fn new(gateway: Arc<Gateway>, path: PathBuf) -> Arc<Reloader> {
-        let fingerprint = fingerprint_of_path(&path, &gateway.snapshot().config.referenced_files());
+        let files = gateway.snapshot().config.referenced_files();
+        let fingerprint = fingerprint_of_path(&path, &files);
         Arc::new(Reloader {
             gateway,
             path,
-            state: Mutex::new(fingerprint),
+            state: Mutex::new(Loaded { files, fingerprint }),
         })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Loaded> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Loads and swaps in a new snapshot, or keeps the running one and returns why not.
     /// Blocking (reads files): call from a blocking context.
     pub fn reload(&self, trigger: &str) -> Result<ReloadReport, ConfigError> {
-        let mut last = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut state = self.state();
         let metrics = self.gateway.metrics();
         let current = self.gateway.snapshot();
         let old_files = current.config.referenced_files();
@@ -79,10 +91,14 @@ impl Reloader {
                 metrics.config_reloads.with_label_values(&["failure"]).inc();
                 metrics.config_last_reload_success.set(0);
                 tracing::error!(trigger, file = %error.file.display(), key = %error.key, reason = %error.reason, "reload failed; still serving the previous configuration");
-                // Remember what failed so the poll does not retry the same broken content.
-                // The files of a broken config may not all exist yet (a Secret mounted after the
-                // ConfigMap changed): retry on every trigger until a load succeeds.
-                *last = RETRY;
+                let mut files = old_files;
+                for declared in Config::declared_files(&self.path) {
+                    if !files.contains(&declared) {
+                        files.push(declared);
+                    }
+                }
+                let fingerprint = fingerprint_of_path(&self.path, &files);
+                *state = Loaded { files, fingerprint };
                 return Err(error);
             }
         };
@@ -95,18 +111,19 @@ impl Reloader {
             );
         }
         let warnings = config.warnings.clone();
-        let referenced = config.referenced_files();
+        let files = config.referenced_files();
         let snapshot = Snapshot::build(config, Some(&current), metrics);
         publish_secret_expiry(metrics, &snapshot);
         warn_expiring_secrets(&snapshot, self.gateway.clock().now());
         self.gateway.swap(snapshot);
-        let after = fingerprint_of_path(&self.path, &referenced);
+        let after = fingerprint_of_path(&self.path, &files);
         // Files that changed while being read: make the next trigger load them again.
-        *last = if referenced == old_files && after != before {
-            0
+        let fingerprint = if files == old_files && after != before {
+            CHANGED
         } else {
             after
         };
+        *state = Loaded { files, fingerprint };
         record_success(metrics);
         tracing::info!(trigger, "configuration reloaded");
         Ok(ReloadReport {
@@ -116,21 +133,36 @@ impl Reloader {
         })
     }
 
-    /// Reloads if the content of the config or secret files differs from what was last loaded.
+    /// Reloads if the content of the files the last attempt depended on has changed.
     pub fn reload_if_changed(&self, trigger: &str) -> Option<Result<ReloadReport, ConfigError>> {
-        let files = self.gateway.snapshot().config.referenced_files();
-        let now = fingerprint_of_path(&self.path, &files);
-        let last = *self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (now != last).then(|| self.reload(trigger))
+        let changed = {
+            let state = self.state();
+            fingerprint_of_path(&self.path, &state.files) != state.fingerprint
+        };
+        changed.then(|| self.reload(trigger))
     }
 
-    /// Directories to watch: those holding the config and secret files.
+    /// Directories to watch: those holding the config and the files it depends on.
     pub fn watched_dirs(&self) -> BTreeSet<PathBuf> {
-        let files = self.gateway.snapshot().config.referenced_files();
-        files.iter().map(|file| parent_dir(file)).collect()
+        let state = self.state();
+        std::iter::once(&self.path)
+            .chain(&state.files)
+            .map(|file| parent_dir(file))
+            .collect()
+    }
+
+    /// Whether a change to `paths` can matter: one of the files the config depends on (an
+    /// editor renaming over it included), or a Kubernetes `..data` symlink swap.
+    pub fn concerns(&self, paths: &[PathBuf]) -> bool {
+        let state = self.state();
+        let names: Vec<&std::ffi::OsStr> = std::iter::once(&self.path)
+            .chain(&state.files)
+            .filter_map(|f| f.file_name())
+            .collect();
+        paths
+            .iter()
+            .filter_map(|path| path.file_name())
+            .any(|name| name == "..data" || names.contains(&name))
     }
 }
 
@@ -252,7 +284,7 @@ pub fn spawn_watch(
     reloader: Arc<Reloader>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<PathBuf>>(64);
     let watcher = start_watcher(&reloader, tx);
     tokio::spawn(watch_loop(reloader, watcher, rx, stop))
 }
@@ -260,7 +292,7 @@ pub fn spawn_watch(
 async fn watch_loop(
     reloader: Arc<Reloader>,
     mut watcher: Option<DirWatcher>,
-    mut rx: tokio::sync::mpsc::Receiver<()>,
+    mut rx: tokio::sync::mpsc::Receiver<Vec<PathBuf>>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let poll = reloader.gateway.snapshot().config.reload.poll_interval;
@@ -277,7 +309,10 @@ async fn watch_loop(
     tokio::pin!(stop);
     loop {
         let trigger = tokio::select! {
-            Some(()) = rx.recv() => {
+            Some(paths) = rx.recv() => {
+                if !reloader.concerns(&paths) {
+                    continue;
+                }
                 // Editors and Kubernetes write in several steps: let them finish.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 while rx.try_recv().is_ok() {}
@@ -321,14 +356,19 @@ impl DirWatcher {
     }
 }
 
-fn start_watcher(reloader: &Reloader, tx: tokio::sync::mpsc::Sender<()>) -> Option<DirWatcher> {
+fn start_watcher(
+    reloader: &Reloader,
+    tx: tokio::sync::mpsc::Sender<Vec<PathBuf>>,
+) -> Option<DirWatcher> {
     if !reloader.gateway.snapshot().config.reload.watch {
         return None;
     }
     let handler = move |event: notify::Result<notify::Event>| {
         // Reads (ours included: the fingerprint opens every file) change nothing.
-        if event.is_ok_and(|event| !matches!(event.kind, notify::EventKind::Access(_))) {
-            let _ = tx.try_send(());
+        if let Ok(event) = event {
+            if !matches!(event.kind, notify::EventKind::Access(_)) {
+                let _ = tx.try_send(event.paths);
+            }
         }
     };
     match notify::recommended_watcher(handler) {

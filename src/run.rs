@@ -108,6 +108,10 @@ pub async fn start(
         )),
         reload::spawn_watch(reloader.clone(), until(Phase::Stopped)),
         tokio::spawn(crate::accesslog::flusher(access_log, until(Phase::Stopped))),
+        tokio::spawn(reap_idle_connections(
+            gateway.clone(),
+            until(Phase::Stopped),
+        )),
     ];
     tracing::info!(listen = %data_addr, admin = %admin_addr, upstream = %gateway.snapshot().config.upstream.target, version = env!("CARGO_PKG_VERSION"), "stripe-app-gateway started");
     Ok(Running {
@@ -118,6 +122,18 @@ pub async fn start(
         stop,
         tasks,
     })
+}
+
+/// Closes upstream connections idle past `pool_idle_timeout`, also while no request comes.
+async fn reap_idle_connections(gateway: Arc<Gateway>, stop: impl std::future::Future<Output = ()>) {
+    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => gateway.snapshot().client.reap(),
+            () = &mut stop => break,
+        }
+    }
 }
 
 impl Running {

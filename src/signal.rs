@@ -35,14 +35,16 @@ pub async fn run_until_shutdown(running: Running, mut signals: Signals) {
             }
         }
     }
+    let gateway = running.gateway.clone();
     tokio::select! {
         () = running.shutdown() => {}
-        _ = signals.term.recv() => second_signal(),
-        _ = signals.int.recv() => second_signal(),
+        _ = signals.term.recv() => second_signal(&gateway),
+        _ = signals.int.recv() => second_signal(&gateway),
     }
 }
 
-fn second_signal() {
+fn second_signal(gateway: &crate::proxy::Gateway) {
     tracing::warn!("second signal: exiting at once");
+    gateway.flush_access_log();
     std::process::exit(1);
 }

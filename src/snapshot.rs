@@ -163,7 +163,15 @@ impl Snapshot {
             _ => Arc::new(UpstreamClient::new(&config.upstream)),
         };
         let compile = |route| compile_route(route, &config, &find, metrics, &client);
-        let routes = config.routes.iter().map(compile).collect();
+        let routes: Vec<Route> = config.routes.iter().map(compile).collect();
+        let in_use: Vec<&http::uri::Authority> = routes
+            .iter()
+            .filter_map(|route| match &route.upstream {
+                UpstreamTarget::Http { authority, .. } => Some(authority),
+                UpstreamTarget::Echo => None,
+            })
+            .collect();
+        client.retain(&in_use);
         Snapshot {
             router: Router::new(config.routes.iter().map(|route| &route.path)),
             routes,

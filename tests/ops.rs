@@ -338,3 +338,31 @@ async fn readiness_turns_503_as_soon_as_draining_starts() {
         "listener closed after the drain"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_client_abandons_is_still_recorded_as_499() {
+    let upstream = Upstream::start().await;
+    upstream.behave(Behaviour {
+        delay: Duration::from_secs(5),
+        ..Behaviour::default()
+    });
+    let gateway = TestGateway::start(&config_text(&upstream.url(), &app_route(""))).await;
+    let url = gateway.url("/api/slow");
+    let abandoned =
+        tokio::spawn(async move { post_signed(&url, &app_body("usr_1", "acct_1"), &[]).await });
+    deadline(async {
+        while upstream.seen().is_empty() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    abandoned.abort();
+    let series = r#"stripe_app_gateway_requests_total{route="ui",status="499"}"#;
+    deadline(async {
+        while value(&gateway.metrics(), series) != Some(1.0) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    gateway.stop().await;
+}

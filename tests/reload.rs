@@ -451,9 +451,28 @@ async fn a_config_naming_a_secret_file_that_appears_later_is_applied_when_it_doe
     );
     wait_for_count(&gateway, FAILURES, 1).await;
     assert_eq!(status_signed_with(&gateway, &[NEW_SECRET]).await, 401);
-    // Then the secret (a Secret volume): the next change event retries the whole reload.
+    // Unrelated files in the same directory change: the broken config is not retried (and not
+    // logged again). Events are handled in order, so had they counted, they would have before
+    // the reload below.
+    for round in 0..5 {
+        std::fs::write(
+            gateway.dir().join("unrelated.log"),
+            format!("line {round}\n"),
+        )
+        .expect("write");
+    }
+    // Then the secret (a Secret volume): its arrival retries the whole reload.
     std::fs::write(&later, NEW_SECRET).expect("write");
     wait_for_secrets(&gateway, &["new", "current"]).await;
+    let failures = gateway
+        .metrics()
+        .lines()
+        .find_map(|l| l.strip_prefix(FAILURES)?.trim().parse::<u64>().ok());
+    assert_eq!(
+        failures,
+        Some(1),
+        "unrelated changes retried the broken config"
+    );
     assert_eq!(status_signed_with(&gateway, &[NEW_SECRET]).await, 200);
     gateway.stop().await;
 }

@@ -142,3 +142,119 @@ async fn an_upstream_body_that_stalls_is_cut_off_at_the_route_timeout() {
     );
     gateway.stop().await;
 }
+
+/// A raw upstream answering every connection with `reply` as soon as a request head arrives,
+/// without reading the body, keeping the connection open; counts open connections.
+async fn early_upstream(reply: &'static [u8]) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let open = Arc::new(AtomicUsize::new(0));
+    let counter = open.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut chunk = [0u8; 4096];
+                let mut buffer = Vec::new();
+                while let Ok(n @ 1..) = stream.read(&mut chunk).await {
+                    buffer.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buffer.drain(..end + 4);
+                        if stream.write_all(reply).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                counter.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    (url, open)
+}
+
+fn open_route(extra: &str) -> String {
+    format!("[[routes]]\nid = \"open\"\npath_prefix = \"/open/\"\nauth = \"none\"\n{extra}\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_still_uploading_is_not_handed_to_another_request() {
+    let (url, _) = early_upstream(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n").await;
+    let gateway = TestGateway::start(&config_text(&url, &open_route(""))).await;
+    // A client that trickles a body: the upstream answers before reading it, and the upload
+    // keeps that connection busy.
+    let mut slow = deadline(tokio::net::TcpStream::connect(gateway.data))
+        .await
+        .expect("connect");
+    slow.write_all(b"POST /open/x HTTP/1.1\r\nhost: gw\r\ncontent-length: 100\r\n\r\n12345")
+        .await
+        .expect("write");
+    let mut head = [0u8; 12];
+    deadline(slow.read_exact(&mut head))
+        .await
+        .expect("early answer");
+    assert_eq!(&head, b"HTTP/1.1 401");
+    // Meanwhile other requests are answered at once, on another connection.
+    for _ in 0..3 {
+        let answer = send(http::Method::GET, &gateway.url("/open/y"), &[], "").await;
+        assert_eq!(answer.status, 401);
+    }
+    drop(slow);
+    gateway.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_upstream_connections_are_closed_after_pool_idle_timeout() {
+    let (url, open) = early_upstream(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
+    let text = config_text(&url, &open_route("")).replace(
+        "webhook_timeout = \"2s\"",
+        "webhook_timeout = \"2s\"\npool_idle_timeout = \"300ms\"",
+    );
+    let gateway = TestGateway::start(&text).await;
+    let url = gateway.url("/open/x");
+    let requests: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { send(http::Method::GET, &url, &[], "").await.status })
+        })
+        .collect();
+    for request in requests {
+        assert_eq!(deadline(request).await.expect("task"), 200);
+    }
+    assert!(open.load(Ordering::SeqCst) >= 1);
+    // Nothing else happens: the reaper closes them.
+    deadline(async {
+        while open.load(Ordering::SeqCst) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_response_with_both_framings_is_relayed_as_decoded() {
+    let (url, _) = early_upstream(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\ntransfer-encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n").await;
+    let gateway = TestGateway::start(&config_text(&url, &open_route(""))).await;
+    let answer = send(http::Method::GET, &gateway.url("/open/x"), &[], "").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(&answer.body[..], b"hello world");
+    assert_ne!(
+        answer.headers.get("content-length").map(|v| v.as_bytes()),
+        Some(&b"5"[..])
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_switching_protocols_is_502() {
+    let (url, _) = early_upstream(
+        b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n",
+    )
+    .await;
+    let gateway = TestGateway::start(&config_text(&url, &open_route(""))).await;
+    let answer = send(http::Method::GET, &gateway.url("/open/x"), &[], "").await;
+    assert_eq!(answer.status, 502);
+    assert_eq!(answer.code(), "upstream_unavailable");
+    gateway.stop().await;
+}

@@ -303,7 +303,11 @@ pub(super) fn upstream_target(
         ));
     }
     if authority.as_str().contains('@') {
-        return Err(bad("must not carry credentials"));
+        // Not quoted: the value holds credentials.
+        return Err(ctx.err(
+            key,
+            "an upstream URL must not carry credentials (value not shown)",
+        ));
     }
     Ok(UpstreamTarget::Http { scheme, authority })
 }

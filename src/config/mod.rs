@@ -305,6 +305,23 @@ impl Config {
         convert::convert(raw, path, env)
     }
 
+    /// The secret files a config file names, read as far as it parses (nothing when it does
+    /// not): after a failed reload these are watched too, so that a secret mounted later than
+    /// its config is picked up.
+    pub fn declared_files(path: &Path) -> Vec<PathBuf> {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Vec::new();
+        };
+        let Ok(raw) = toml::from_str::<raw::RawConfig>(&text) else {
+            return Vec::new();
+        };
+        raw.keyrings
+            .into_values()
+            .flat_map(|keyring| keyring.secrets)
+            .filter_map(|secret| secret.file.map(PathBuf::from))
+            .collect()
+    }
+
     /// Every file this configuration depends on: the config file and each secret file.
     pub fn referenced_files(&self) -> Vec<PathBuf> {
         let mut files = vec![self.path.clone()];

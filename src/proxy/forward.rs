@@ -5,7 +5,7 @@ use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{CONTENT_LENGTH, HOST};
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::request::Parts;
 use http::uri::Uri;
 use http::{HeaderMap, Request, Response, Version};
@@ -84,10 +84,20 @@ pub(super) async fn forward(
         .await;
     let took = started.elapsed();
     match result {
-        Ok(response) => {
+        // Upgrades are not relayed: a 101 (or any other 1xx as the final answer) is a failure.
+        Ok(response) if response.status().is_informational() => {
             record.upstream = Some((Some(response.status()), took));
-            let mut response = response;
-            strip_hop_by_hop(response.headers_mut());
+            Err(GatewayError::UpstreamUnavailable)
+        }
+        Ok(mut response) => {
+            record.upstream = Some((Some(response.status()), took));
+            let headers = response.headers_mut();
+            // Both framings present: the body was decoded as chunked, so a Content-Length would
+            // misdescribe it (RFC 9112 §6.1).
+            if headers.contains_key(TRANSFER_ENCODING) {
+                headers.remove(CONTENT_LENGTH);
+            }
+            strip_hop_by_hop(headers);
             Ok(response)
         }
         Err(failure) => {

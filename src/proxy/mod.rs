@@ -120,7 +120,7 @@ impl Gateway {
         let snapshot = self.snapshot.load_full();
         let snapshot: &Snapshot = &snapshot;
         let _in_flight = InFlight::enter(&self.metrics);
-        let mut record = Record::new(&request);
+        let mut record = Record::new(&request, &snapshot.unmatched, &self.access_log, started);
         let route = snapshot
             .router
             .find(request.uri().path())
@@ -153,12 +153,7 @@ impl Gateway {
             crate::cors::allow_any_origin(headers);
         }
         headers.insert(X_REQUEST_ID.clone(), record.request_id.clone());
-        record.finish(
-            &snapshot.unmatched,
-            &self.access_log,
-            response.status(),
-            started,
-        );
+        record.finish(response.status());
         response
     }
 

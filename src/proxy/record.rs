@@ -13,6 +13,13 @@ use crate::error::GatewayError;
 use crate::metrics::{RouteMetrics, NO_ROUTE};
 use crate::snapshot::Route;
 
+/// Status recorded for a request whose client left before the answer (not sent: nobody is
+/// there to read it).
+const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
+
 /// Facts gathered along the pipeline, borrowing from the request's snapshot `'s`. Holds no
 /// secret and no signature.
 pub(super) struct Record<'s> {
@@ -28,10 +35,19 @@ pub(super) struct Record<'s> {
     pub upstream: Option<(Option<StatusCode>, Duration)>,
     pub upstream_failure: Option<UpstreamFailure>,
     pub error: Option<&'static str>,
+    /// Where [`Record::finish`] writes, and when the request began; taken when it is written.
+    sink: Option<(&'s RouteMetrics, &'s AccessLog, Instant)>,
 }
 
 impl<'s> Record<'s> {
-    pub fn new<B>(request: &Request<B>) -> Record<'s> {
+    /// A record of `request`, written to `log` (and the route's metrics, or `unmatched`) when
+    /// finished, or when dropped unfinished because the client went away (status 499).
+    pub fn new<B>(
+        request: &Request<B>,
+        unmatched: &'s RouteMetrics,
+        log: &'s AccessLog,
+        started: Instant,
+    ) -> Record<'s> {
         Record {
             request_id: request_id::for_request(request.headers()),
             method: request.method().clone(),
@@ -43,6 +59,7 @@ impl<'s> Record<'s> {
             upstream: None,
             upstream_failure: None,
             error: None,
+            sink: Some((unmatched, log, started)),
         }
     }
 
@@ -71,13 +88,10 @@ impl<'s> Record<'s> {
     }
 
     /// Records metrics (into the route's handles, or `unmatched`) and the access-log line.
-    pub fn finish(
-        &self,
-        unmatched: &RouteMetrics,
-        log: &AccessLog,
-        status: StatusCode,
-        started: Instant,
-    ) {
+    pub fn finish(&mut self, status: StatusCode) {
+        let Some((unmatched, log, started)) = self.sink.take() else {
+            return;
+        };
         let elapsed = started.elapsed();
         let metrics = self.route.map_or(unmatched, |route| &route.metrics);
         metrics.request(status);
@@ -108,5 +122,15 @@ impl<'s> Record<'s> {
             account: self.account.as_deref(),
             secret: self.secret,
         });
+    }
+}
+
+impl Drop for Record<'_> {
+    fn drop(&mut self) {
+        // The client went away before the response head: nginx's 499, "client closed request".
+        if self.sink.is_some() {
+            self.error.get_or_insert("client_closed");
+            self.finish(CLIENT_CLOSED);
+        }
     }
 }

@@ -85,6 +85,27 @@ impl UpstreamClient {
         self.settings == Self::settings(config)
     }
 
+    /// Closes idle connections past `pool_idle_timeout` in every pool.
+    pub fn reap(&self) {
+        let pools: Vec<Arc<HostPool>> = self
+            .pools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for pool in pools {
+            pool.reap();
+        }
+    }
+
+    /// Forgets the pools of upstreams no longer configured (routes of older snapshots still
+    /// hold theirs until their last request ends).
+    pub fn retain(&self, in_use: &[&Authority]) {
+        let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        pools.retain(|authority, _| in_use.contains(&authority));
+    }
+
     /// The pool of connections to `authority` (one per upstream, shared by its routes).
     pub fn pool(&self, authority: &Authority) -> Arc<HostPool> {
         let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
@@ -154,7 +175,7 @@ impl HostPool {
         &self,
         mut request: Request<GatewayBody>,
     ) -> Result<Exchanged, UpstreamFailure> {
-        while let Some(mut sender) = self.checkout().await {
+        while let Some(mut sender) = self.checkout() {
             match sender.try_send_request(request).await {
                 Ok(response) => return Ok((sender, response)),
                 // The upstream closed this idle connection before reading the request.
@@ -171,23 +192,31 @@ impl HostPool {
         }
     }
 
-    /// The most recently used idle connection that is still usable, if any.
-    async fn checkout(&self) -> Option<SendRequest<GatewayBody>> {
-        loop {
-            let idle = self
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .pop()?;
-            if idle.sender.is_closed() || idle.since.elapsed() >= self.settings.idle_timeout {
-                continue;
-            }
-            let mut sender = idle.sender;
-            // Just after a response ends the connection may not have noticed yet.
-            if sender.is_ready() || sender.ready().await.is_ok() {
-                return Some(sender);
+    /// The most recently used idle connection that is ready, if any. Never waits: a connection
+    /// that is not ready belongs to nobody else's request only once it is, and is dropped here.
+    fn checkout(&self) -> Option<SendRequest<GatewayBody>> {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        self.drop_expired(&mut idle, Instant::now());
+        while let Some(candidate) = idle.pop() {
+            if candidate.sender.is_ready() {
+                return Some(candidate.sender);
             }
         }
+        None
+    }
+
+    /// Idle connections are kept oldest first: drop those idle longer than `pool_idle_timeout`.
+    fn drop_expired(&self, idle: &mut Vec<Idle>, now: Instant) {
+        let expired =
+            idle.partition_point(|i| now.duration_since(i.since) >= self.settings.idle_timeout);
+        idle.drain(..expired);
+    }
+
+    /// Closes connections idle longer than `pool_idle_timeout` (called periodically, so a
+    /// quiet gateway does not hold them).
+    pub fn reap(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        self.drop_expired(&mut idle, Instant::now());
     }
 
     async fn connect(&self) -> Result<SendRequest<GatewayBody>, UpstreamFailure> {
@@ -215,16 +244,32 @@ impl HostPool {
         Ok(sender)
     }
 
-    fn release(&self, sender: SendRequest<GatewayBody>) {
+    /// Returns a connection whose response has ended. One still sending its request body (the
+    /// upstream answered early) is returned only once that is done, within `pool_idle_timeout`.
+    fn release(self: &Arc<Self>, mut sender: SendRequest<GatewayBody>) {
         if sender.is_closed() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < self.settings.max_idle {
-            idle.push(Idle {
-                sender,
-                since: Instant::now(),
+        if !sender.is_ready() {
+            let pool = self.clone();
+            tokio::spawn(async move {
+                if let Ok(Ok(())) =
+                    tokio::time::timeout(pool.settings.idle_timeout, sender.ready()).await
+                {
+                    pool.push(sender);
+                }
             });
+            return;
+        }
+        self.push(sender);
+    }
+
+    fn push(&self, sender: SendRequest<GatewayBody>) {
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        self.drop_expired(&mut idle, now);
+        if idle.len() < self.settings.max_idle {
+            idle.push(Idle { sender, since: now });
         }
     }
 }
