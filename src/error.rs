@@ -1,13 +1,10 @@
 //! Responses the gateway makes itself (SPEC §6): one error enum, one mapping to status and code.
 
-use bytes::Bytes;
-use http::header::{
-    HeaderValue, ALLOW, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use http::header::{HeaderValue, ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
 use crate::auth::Rejection;
-use crate::proxy::body::GatewayBody;
+use crate::proxy::body::{json_response, GatewayBody};
 
 /// Every way the gateway can refuse or fail a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,11 +141,8 @@ impl GatewayError {
     pub fn response(&self, request_id: &str) -> Response<GatewayBody> {
         let (status, code, kind) = self.classify();
         let body = error_json(kind, code, self.message(), request_id);
-        let mut response = Response::new(GatewayBody::full(Bytes::from(body)));
-        *response.status_mut() = status;
+        let mut response = json_response(status, body);
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
             GatewayError::MethodNotAllowed(allow) => {
                 headers.insert(ALLOW, allow.clone());

@@ -33,6 +33,20 @@ pub enum BodyError {
     UpstreamTimeout,
 }
 
+/// A response the gateway makes itself: `status`, a JSON body, `Cache-Control: no-store`.
+pub fn json_response(
+    status: http::StatusCode,
+    body: impl Into<Bytes>,
+) -> http::Response<GatewayBody> {
+    use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+    let mut response = http::Response::new(GatewayBody::full(body.into()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 impl GatewayBody {
     /// A body of exactly these bytes.
     pub fn full(bytes: Bytes) -> Self {

@@ -2,13 +2,11 @@
 //! (method, path, query, headers after rewriting, body), so a newcomer sees what the gateway adds.
 
 use base64::prelude::{Engine as _, BASE64_STANDARD};
-use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use http::request::Parts;
-use http::Response;
+use http::{Response, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::body::GatewayBody;
+use super::body::{json_response, GatewayBody};
 
 /// The echo response for a request that would have been forwarded with `parts` and `body`.
 pub fn respond(parts: &Parts, body: &[u8]) -> Response<GatewayBody> {
@@ -42,12 +40,5 @@ pub fn respond(parts: &Parts, body: &[u8]) -> Response<GatewayBody> {
     });
     let mut text = serde_json::to_vec_pretty(&view).unwrap_or_default();
     text.push(b'\n');
-    let mut response = Response::new(GatewayBody::full(Bytes::from(text)));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    json_response(StatusCode::OK, text)
 }

@@ -2,12 +2,11 @@
 //! event type, deduplicate by event id, forward, and answer Stripe so that no event is lost:
 //! 2xx only when the backend answered 2xx, the event was filtered, or it was already delivered.
 
-use bytes::Bytes;
-use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::HeaderValue;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::body::GatewayBody;
+use super::body::{json_response, GatewayBody};
 use super::headers;
 use super::record::Record;
 use super::{forward, set_header, signature_header, Gateway, Target};
@@ -123,15 +122,7 @@ fn settle(
 fn ack(route: &Route, outcome: &str, reason: &str) -> Response<GatewayBody> {
     route.metrics.webhook(outcome);
     let body = format!("{{\"received\":true,\"forwarded\":false,\"reason\":\"{reason}\"}}");
-    let mut response = Response::new(GatewayBody::full(Bytes::from(body)));
-    *response.status_mut() = StatusCode::OK;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    json_response(StatusCode::OK, body)
 }
 
 /// An event id held in flight; released on drop unless delivery was confirmed, so a failed or
