@@ -198,6 +198,7 @@ fn error_json(kind: &str, code: &str, message: &str, request_id: &str) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::CACHE_CONTROL;
     use http_body_util::BodyExt;
 
     #[tokio::test]
