@@ -3,6 +3,7 @@
 //! Labels come only from bounded sets: route ids, keyring and secret ids from the config, and
 //! fixed enums. Never a raw path or a client value.
 
+use crate::proxy::upstream::UpstreamFailure;
 use prometheus::{
     Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
     Registry,
@@ -175,7 +176,7 @@ pub struct RouteMetrics {
     pub duration: prometheus::Histogram,
     /// `upstream_duration_seconds{route}`.
     pub upstream_duration: prometheus::Histogram,
-    /// `upstream_errors_total{route,kind}` for connect, timeout, broken.
+    /// `upstream_errors_total{route,kind}`, indexed by [`UpstreamFailure`].
     pub upstream_errors: [prometheus::IntCounter; 3],
 }
 
@@ -194,8 +195,11 @@ impl RouteMetrics {
             webhook: Default::default(),
             duration: metrics.request_duration.with_label_values(&[route]),
             upstream_duration: metrics.upstream_duration.with_label_values(&[route]),
-            upstream_errors: ["connect", "timeout", "broken"]
-                .map(|kind| metrics.upstream_errors.with_label_values(&[route, kind])),
+            upstream_errors: UpstreamFailure::ALL.map(|kind| {
+                metrics
+                    .upstream_errors
+                    .with_label_values(&[route, kind.as_str()])
+            }),
         }
     }
 

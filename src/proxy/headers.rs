@@ -98,11 +98,6 @@ fn strip(headers: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
     }
 }
 
-/// Removes every inbound header under the identity prefix, whatever its case or `_` spelling.
-pub fn strip_identity(headers: &mut HeaderMap, identity: &IdentityHeaders) {
-    strip(headers, |name| identity.is_identity_header(name));
-}
-
 /// Prepares inbound request headers for the upstream: strips what must not pass, sets the
 /// forwarding headers and the request id. Identity headers are injected by the caller after.
 pub fn rewrite_request(

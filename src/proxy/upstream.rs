@@ -38,6 +38,13 @@ pub enum UpstreamFailure {
 }
 
 impl UpstreamFailure {
+    /// Every kind, in the order of their discriminants (the index of their metric handles).
+    pub const ALL: [UpstreamFailure; 3] = [
+        UpstreamFailure::Connect,
+        UpstreamFailure::Timeout,
+        UpstreamFailure::Broken,
+    ];
+
     /// Metric label.
     pub fn as_str(self) -> &'static str {
         match self {
