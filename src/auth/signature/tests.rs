@@ -284,3 +284,32 @@ fn hex_decoding_is_lowercase_and_exact_length() {
 fn decoded(hex: &str) -> [u8; 32] {
     decode_lower_hex(hex).expect("test signature is 64 lowercase hex digits")
 }
+
+/// The README's table of differences from stripe-node: each row where the gateway refuses
+/// what stripe-node accepts, and each row where both refuse the same input.
+#[test]
+fn stripe_node_divergences_are_pinned() {
+    let stricter = [
+        format!("t,v1={SIG}"),
+        format!("t=-5,v1={SIG}"),
+        format!("t=1,t=2,v1={SIG}"),
+        format!("t=1=x,v1={SIG}"),
+        format!("t=1,v1={SIG}=junk"),
+        format!("t=1,foo=\tbar,v1={SIG}"),
+        format!("t=\t1,v1={SIG}"),
+    ];
+    for value in stricter {
+        assert_eq!(parse_err(&value), Rejection::MalformedHeader, "{value:?}");
+    }
+    let same = [
+        (format!(" t=1,v1={SIG}"), Rejection::MalformedHeader),
+        (format!("T=1,v1={SIG}"), Rejection::MalformedHeader),
+        (format!("v1={SIG}"), Rejection::MalformedHeader),
+        (format!("t=1,v0={SIG}"), Rejection::NoV1Signature),
+        (format!("t=1, v1={SIG}"), Rejection::NoV1Signature),
+        ("t=1".to_owned(), Rejection::NoV1Signature),
+    ];
+    for (value, expected) in same {
+        assert_eq!(parse_err(&value), expected, "{value:?}");
+    }
+}
