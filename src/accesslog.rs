@@ -6,6 +6,8 @@
 //! machinery, no allocation and no system call. Buffers are sharded by thread, so their locks
 //! are uncontended.
 
+#![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use std::cell::{Cell, RefCell};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -90,6 +92,10 @@ impl AccessLog {
         }
     }
 
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "the index is taken modulo SHARDS, and there are SHARDS shards"
+    )]
     fn shard(&self) -> MutexGuard<'_, Vec<u8>> {
         thread_local! {
             static SHARD: Cell<Option<usize>> = const { Cell::new(None) };
@@ -169,9 +175,9 @@ impl Value<'_> {
                 let fraction = (micros % 1000) as u16;
                 out.extend_from_slice(&[
                     b'.',
-                    b'0' + (fraction / 100) as u8,
-                    b'0' + (fraction / 10 % 10) as u8,
-                    b'0' + (fraction % 10) as u8,
+                    ascii_digit(u32::from(fraction / 100)),
+                    ascii_digit(u32::from(fraction / 10)),
+                    ascii_digit(u32::from(fraction)),
                 ]);
             }
         }
@@ -217,20 +223,35 @@ fn quoted(out: &mut Vec<u8>, text: &str) {
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
             0..=0x1f | 0x7f => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(&[
                     b'\\',
                     b'u',
                     b'0',
                     b'0',
-                    HEX[usize::from(byte >> 4)],
-                    HEX[usize::from(byte & 0xf)],
+                    hex_digit(byte >> 4),
+                    hex_digit(byte),
                 ]);
             }
             _ => out.push(byte),
         }
     }
     out.push(b'"');
+}
+
+/// The ASCII digit of `n % 10`. `b'0'` is 0x30 and a decimal digit fits in the low four bits,
+/// so `|` adds without any carry.
+fn ascii_digit(n: u32) -> u8 {
+    b'0' | (n % 10) as u8
+}
+
+/// The lowercase hex digit of the low four bits of `nibble`.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "nibble & 0xf is below 16, the length of the table"
+)]
+fn hex_digit(nibble: u8) -> u8 {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    HEX[usize::from(nibble & 0xf)]
 }
 
 /// `2026-11-24T21:33:20.736853Z`; the part up to the seconds is cached per thread.
@@ -245,17 +266,22 @@ fn timestamp(out: &mut Vec<u8>) {
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.0 != seconds {
-            let text = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds))
-                .to_string();
-            cache.1.copy_from_slice(&text.as_bytes()[..19]);
-            cache.0 = seconds;
+            // Whole seconds since the epoch (a clock before 1970 reads as 1970), formatted
+            // `YYYY-MM-DDTHH:MM:SSZ`: the 19 bytes before the `Z` are kept.
+            let text = UNIX_EPOCH
+                .checked_add(Duration::from_secs(seconds))
+                .map(|whole| humantime::format_rfc3339_seconds(whole).to_string());
+            if let Some(head) = text.as_ref().and_then(|text| text.as_bytes().get(..19)) {
+                cache.1.copy_from_slice(head);
+                cache.0 = seconds;
+            }
         }
         out.extend_from_slice(&cache.1);
     });
     let mut micros = now.subsec_micros();
     let mut digits = [b'0'; 6];
     for digit in digits.iter_mut().rev() {
-        *digit = b'0' + (micros % 10) as u8;
+        *digit = ascii_digit(micros);
         micros /= 10;
     }
     out.push(b'.');

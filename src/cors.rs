@@ -2,6 +2,8 @@
 //! is `null`, so every response of a CORS route allows any origin, and preflights are answered by
 //! the gateway without authentication and without reaching the upstream.
 
+#![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use http::header::{
     HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,

@@ -1,5 +1,7 @@
 //! Responses the gateway makes itself (SPEC §6): one error enum, one mapping to status and code.
 
+#![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use http::header::{HeaderValue, ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
@@ -27,11 +29,13 @@ pub enum GatewayError {
     RoleDenied,
     /// A webhook event with this id is being delivered right now.
     DuplicateInFlight,
-    /// The upstream refused the connection or broke it before answering.
+    /// The upstream refused the connection, broke it before answering, or answered with a
+    /// status that cannot be relayed (a 1xx as the final answer, or 600–999).
     UpstreamUnavailable,
     /// The upstream did not answer within the route's timeout.
     UpstreamTimeout,
-    /// More requests in flight than `server.max_in_flight`.
+    /// More requests in flight than `server.max_in_flight`, or a body that
+    /// `server.max_buffered_bytes` cannot cover right now.
     Overloaded,
     /// The gateway is draining for shutdown.
     ShuttingDown,
@@ -132,7 +136,7 @@ impl GatewayError {
             DuplicateInFlight => "This event is being delivered right now; retry later.",
             UpstreamUnavailable => "The backend could not be reached.",
             UpstreamTimeout => "The backend did not answer in time.",
-            Overloaded => "Too many requests in flight; retry shortly.",
+            Overloaded => "The gateway is at capacity; retry shortly.",
             ShuttingDown => "The gateway is shutting down; retry on another instance.",
         }
     }

@@ -3,10 +3,14 @@
 //! Labels come only from bounded sets: route ids, keyring and secret ids from the config, and
 //! fixed enums. Never a raw path or a client value.
 
+#![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
+use std::sync::OnceLock;
+
 use crate::proxy::upstream::UpstreamFailure;
 use prometheus::{
-    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
 };
 
 const PREFIX: &str = "stripe_app_gateway_";
@@ -38,6 +42,8 @@ pub struct Metrics {
     pub upstream_errors: IntCounterVec,
     /// `in_flight_requests`.
     pub in_flight: IntGauge,
+    /// `buffered_body_bytes`: request body bytes held for verification right now.
+    pub buffered_body_bytes: IntGauge,
     /// `config_reloads_total{result}`.
     pub config_reloads: IntCounterVec,
     /// `config_last_reload_success`.
@@ -81,8 +87,12 @@ impl Metrics {
             secret_matches: IntCounterVec::new(opts("secret_matches_total", "Verified signatures, by keyring and the secret id that matched."), &["keyring", "secret"])?,
             signature_age: histogram("signature_age_seconds", "Age of accepted signature timestamps (future ones count as 0), by keyring.", AGE_BUCKETS, &["keyring"])?,
             upstream_duration: histogram("upstream_duration_seconds", "Time for the upstream to answer with a response head, by route.", LATENCY_BUCKETS, &["route"])?,
-            upstream_errors: IntCounterVec::new(opts("upstream_errors_total", "Upstream failures, by route and kind (connect, timeout, broken)."), &["route", "kind"])?,
+            upstream_errors: IntCounterVec::new(opts("upstream_errors_total", "Upstream failures, by route and kind (connect, timeout, broken, invalid_response)."), &["route", "kind"])?,
             in_flight: IntGauge::with_opts(opts("in_flight_requests", "Requests being handled right now."))?,
+            buffered_body_bytes: IntGauge::with_opts(opts(
+                "buffered_body_bytes",
+                "Request body bytes reserved for buffering (authenticated routes), against server.max_buffered_bytes.",
+            ))?,
             config_reloads: IntCounterVec::new(opts("config_reloads_total", "Configuration reloads, by result (success, failure)."), &["result"])?,
             config_last_reload_success: IntGauge::with_opts(opts("config_last_reload_success", "1 if the last reload attempt succeeded, else 0."))?,
             config_last_reload_success_timestamp: Gauge::with_opts(opts(
@@ -107,6 +117,7 @@ impl Metrics {
         registry.register(Box::new(metrics.upstream_duration.clone()))?;
         registry.register(Box::new(metrics.upstream_errors.clone()))?;
         registry.register(Box::new(metrics.in_flight.clone()))?;
+        registry.register(Box::new(metrics.buffered_body_bytes.clone()))?;
         registry.register(Box::new(metrics.config_reloads.clone()))?;
         registry.register(Box::new(metrics.config_last_reload_success.clone()))?;
         registry.register(Box::new(
@@ -165,19 +176,19 @@ const OUTCOMES: [&str; 5] = ["forwarded", "filtered", "duplicate", "in_flight", 
 pub struct RouteMetrics {
     route: String,
     requests: IntCounterVec,
-    /// `requests_total` children by status − 100, created on first use.
-    statuses: Box<[std::sync::OnceLock<prometheus::IntCounter>]>,
+    /// `requests_total` children for statuses 100–599, by status − 100, created on first use.
+    statuses: Box<[OnceLock<IntCounter>]>,
     auth_vec: IntCounterVec,
-    /// `auth_decisions_total` children by result × reason, created on first use.
-    auth: Box<[std::sync::OnceLock<prometheus::IntCounter>]>,
+    /// `auth_decisions_total` children by result, then reason, created on first use.
+    auth: Box<[[OnceLock<IntCounter>; REASONS.len()]; RESULTS.len()]>,
     webhook_vec: IntCounterVec,
-    webhook: [std::sync::OnceLock<prometheus::IntCounter>; 5],
+    webhook: [OnceLock<IntCounter>; OUTCOMES.len()],
     /// `request_duration_seconds{route}`.
     pub duration: prometheus::Histogram,
     /// `upstream_duration_seconds{route}`.
     pub upstream_duration: prometheus::Histogram,
-    /// `upstream_errors_total{route,kind}`, indexed by [`UpstreamFailure`].
-    pub upstream_errors: [prometheus::IntCounter; 3],
+    /// `upstream_errors_total{route,kind}`, in the order of [`UpstreamFailure::ALL`].
+    upstream_errors: [IntCounter; UpstreamFailure::ALL.len()],
 }
 
 impl RouteMetrics {
@@ -186,11 +197,11 @@ impl RouteMetrics {
         RouteMetrics {
             route: route.to_string(),
             requests: metrics.requests.clone(),
-            statuses: (100..600).map(|_| std::sync::OnceLock::new()).collect(),
+            statuses: (100..600).map(|_| OnceLock::new()).collect(),
             auth_vec: metrics.auth_decisions.clone(),
-            auth: (0..RESULTS.len() * REASONS.len())
-                .map(|_| std::sync::OnceLock::new())
-                .collect(),
+            auth: Box::new(std::array::from_fn(|_| {
+                std::array::from_fn(|_| OnceLock::new())
+            })),
             webhook_vec: metrics.webhook_events.clone(),
             webhook: Default::default(),
             duration: metrics.request_duration.with_label_values(&[route]),
@@ -203,28 +214,56 @@ impl RouteMetrics {
         }
     }
 
-    /// Counts a response with `status`.
+    /// Counts a response with `status`. Any status `http` accepts (100–999) is counted; those
+    /// outside 100–599 have no cached series and go through the vector.
     pub fn request(&self, status: http::StatusCode) {
-        let code = status.as_u16();
-        let counter = self.statuses[usize::from(code - 100)].get_or_init(|| {
-            self.requests
-                .with_label_values(&[&self.route, status.as_str()])
-        });
-        counter.inc();
+        let slot = status
+            .as_u16()
+            .checked_sub(100)
+            .and_then(|index| self.statuses.get(usize::from(index)));
+        let labels = || [self.route.as_str(), status.as_str()];
+        match slot {
+            Some(slot) => slot
+                .get_or_init(|| self.requests.with_label_values(&labels()))
+                .inc(),
+            None => self.requests.with_label_values(&labels()).inc(),
+        }
+    }
+
+    /// Counts an upstream failure of `kind`.
+    pub fn upstream_error(&self, kind: UpstreamFailure) {
+        let [connect, timeout, broken, invalid] = &self.upstream_errors;
+        match kind {
+            UpstreamFailure::Connect => connect,
+            UpstreamFailure::Timeout => timeout,
+            UpstreamFailure::Broken => broken,
+            UpstreamFailure::InvalidResponse => invalid,
+        }
+        .inc();
+    }
+
+    /// The `upstream_errors_total{kind="timeout"}` series, for bodies cut off at the deadline.
+    pub fn upstream_timeouts(&self) -> &IntCounter {
+        let [_, timeout, ..] = &self.upstream_errors;
+        timeout
     }
 
     /// Counts an auth decision.
     pub fn auth(&self, result: &str, reason: &str) {
-        let result_index = RESULTS.iter().position(|r| *r == result);
-        let reason_index = REASONS.iter().position(|r| *r == reason);
-        match (result_index, reason_index) {
-            (Some(r), Some(s)) => self.auth[r * REASONS.len() + s]
+        let slot = RESULTS
+            .iter()
+            .position(|r| *r == result)
+            .and_then(|r| self.auth.get(r))
+            .zip(REASONS.iter().position(|s| *s == reason))
+            .and_then(|(row, s)| row.get(s));
+        match slot {
+            Some(slot) => slot
                 .get_or_init(|| {
                     self.auth_vec
                         .with_label_values(&[&self.route, result, reason])
                 })
                 .inc(),
-            _ => self
+            None => self
                 .auth_vec
                 .with_label_values(&[&self.route, result, reason])
                 .inc(),
@@ -233,8 +272,12 @@ impl RouteMetrics {
 
     /// Counts a webhook event outcome.
     pub fn webhook(&self, outcome: &str) {
-        match OUTCOMES.iter().position(|o| *o == outcome) {
-            Some(index) => self.webhook[index]
+        let slot = OUTCOMES
+            .iter()
+            .position(|o| *o == outcome)
+            .and_then(|index| self.webhook.get(index));
+        match slot {
+            Some(slot) => slot
                 .get_or_init(|| self.webhook_vec.with_label_values(&[&self.route, outcome]))
                 .inc(),
             None => self
@@ -275,5 +318,58 @@ impl KeyringMetrics {
             counter.inc();
         }
         self.age.observe(age.max(0) as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(registry: &Registry, series: &str) -> Option<String> {
+        render(registry)
+            .lines()
+            .find_map(|line| line.strip_prefix(series).map(str::to_string))
+    }
+
+    #[test]
+    fn every_status_http_accepts_is_counted_without_panicking() {
+        let registry = Registry::new();
+        let metrics = Metrics::register(&registry).expect("register");
+        let route = RouteMetrics::new(&metrics, "r");
+        for code in [100, 200, 599, 600, 799, 999] {
+            let status = http::StatusCode::from_u16(code).expect("status");
+            route.request(status);
+            route.request(status);
+        }
+        for code in [100, 200, 599, 600, 799, 999] {
+            let series =
+                format!(r#"stripe_app_gateway_requests_total{{route="r",status="{code}"}}"#);
+            assert_eq!(count(&registry, &series).as_deref(), Some(" 2"), "{code}");
+        }
+    }
+
+    #[test]
+    fn unknown_labels_fall_back_to_the_vector() {
+        let registry = Registry::new();
+        let metrics = Metrics::register(&registry).expect("register");
+        let route = RouteMetrics::new(&metrics, "r");
+        route.auth("denied", "replayed");
+        route.auth("elsewhere", "unheard_of");
+        route.webhook("forwarded");
+        route.webhook("other");
+        for kind in UpstreamFailure::ALL {
+            route.upstream_error(kind);
+        }
+        let text = render(&registry);
+        for series in [
+            r#"auth_decisions_total{reason="replayed",result="denied",route="r"} 1"#,
+            r#"auth_decisions_total{reason="unheard_of",result="elsewhere",route="r"} 1"#,
+            r#"webhook_events_total{outcome="forwarded",route="r"} 1"#,
+            r#"webhook_events_total{outcome="other",route="r"} 1"#,
+            r#"upstream_errors_total{kind="invalid_response",route="r"} 1"#,
+            r#"upstream_errors_total{kind="connect",route="r"} 1"#,
+        ] {
+            assert!(text.contains(series), "{series}");
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! Keys seen recently: the replay cache of app signatures and the webhook dedupe record share
 //! this [`SeenStore`] trait, so a shared store (Redis, …) can replace the in-memory one.
 
+#![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
@@ -115,7 +117,8 @@ impl SeenStore for MemoryStore {
                 return Err(entry.held);
             }
         }
-        inner.next_claim += 1;
+        // 2⁶⁴ claims never happen (585 years at a billion a second); wrapping cannot panic.
+        inner.next_claim = inner.next_claim.wrapping_add(1);
         let claim = Claim(inner.next_claim);
         inner.entries.insert(
             key.into(),
@@ -221,6 +224,22 @@ mod tests {
             store.claim(b"evt", Held::InFlight, 200, 260),
             Err(Held::Done)
         );
+    }
+
+    #[test]
+    fn a_done_mark_is_released_only_by_its_own_claim() {
+        let store = MemoryStore::new(10);
+        let first = claimed(store.claim(b"sig", Held::Done, 0, 300));
+        store.release(b"sig", first);
+        let second = claimed(store.claim(b"sig", Held::Done, 1, 300));
+        store.release(b"sig", first);
+        assert_eq!(
+            store.claim(b"sig", Held::Done, 2, 300),
+            Err(Held::Done),
+            "a stale claim cannot undo the current one"
+        );
+        store.release(b"sig", second);
+        assert!(store.claim(b"sig", Held::Done, 3, 300).is_ok());
     }
 
     #[test]

@@ -50,7 +50,11 @@ pub fn parse_app_body(body: &[u8]) -> Result<AppBody<'_>, Rejection> {
 /// JS escaping (only `"`, `\` and U+0000–U+001F escaped; `\b \t \n \f \r` short forms, other
 /// controls `\u00xx` lowercase; `/`, U+2028/2029 and non-ASCII raw).
 pub fn default_payload(user_id: &str, account_id: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + user_id.len() + account_id.len());
+    let mut out = Vec::with_capacity(
+        32_usize
+            .saturating_add(user_id.len())
+            .saturating_add(account_id.len()),
+    );
     out.extend_from_slice(br#"{"user_id":"#);
     push_js_string(&mut out, user_id);
     out.extend_from_slice(br#","account_id":"#);
@@ -310,7 +314,6 @@ impl<'de> Visitor<'de> for RoleVisitor {
 
 /// Appends `text` as a JSON string the way JS `JSON.stringify` writes it.
 fn push_js_string(out: &mut Vec<u8>, text: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push(b'"');
     // Byte-wise is sound: every byte of a multi-byte UTF-8 sequence is ≥ 0x80, so only ASCII
     // bytes can need escaping and everything else is copied unchanged.
@@ -328,13 +331,23 @@ fn push_js_string(out: &mut Vec<u8>, text: &str) {
                 b'u',
                 b'0',
                 b'0',
-                HEX[usize::from(byte >> 4)],
-                HEX[usize::from(byte & 0x0f)],
+                hex_digit(byte >> 4),
+                hex_digit(byte),
             ]),
             _ => out.push(byte),
         }
     }
     out.push(b'"');
+}
+
+/// The lowercase hex digit of the low four bits of `nibble`.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "nibble & 0xf is below 16, the length of the table"
+)]
+fn hex_digit(nibble: u8) -> u8 {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    HEX[usize::from(nibble & 0xf)]
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@
 //! Every failure is one [`Rejection`]; its code and message are generic so that no response or
 //! log line can reveal a secret, an expected signature or which secret was tried (rule 12).
 
+#![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 pub mod app;
 pub mod json;
 pub mod keyring;

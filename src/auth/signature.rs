@@ -222,20 +222,29 @@ pub(crate) fn decode_lower_hex(text: &str) -> Option<[u8; 32]> {
 
 fn lower_hex_value(digit: u8) -> Option<u8> {
     match digit {
-        b'0'..=b'9' => Some(digit - b'0'),
-        b'a'..=b'f' => Some(digit - b'a' + 10),
+        b'0'..=b'9' => digit.checked_sub(b'0'),
+        b'a'..=b'f' => digit.checked_sub(b'a' - 10),
         _ => None,
     }
 }
 
 fn encode_lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
+    let mut out = String::with_capacity(bytes.len().saturating_mul(2));
     for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+        out.push(hex_digit(byte >> 4));
+        out.push(hex_digit(*byte));
     }
     out
+}
+
+/// The lowercase hex digit of the low four bits of `nibble`.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "nibble & 0xf is below 16, the length of the table"
+)]
+fn hex_digit(nibble: u8) -> char {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    char::from(DIGITS[usize::from(nibble & 0xf)])
 }
 
 /// Visible ASCII and space. Tabs and other controls have no business in this header, and
@@ -244,7 +253,7 @@ fn is_header_text(bytes: &[u8]) -> bool {
     bytes.iter().all(|byte| (0x20..=0x7e).contains(byte))
 }
 
-/// `^(0|[1-9][0-9]{0,11})$` → the value; twelve digits always fit in an `i64`.
+/// `^(0|[1-9][0-9]{0,11})$` → the value; twelve digits always fit in an `i64` (checked anyway).
 fn parse_timestamp(text: &str) -> Option<i64> {
     let digits = text.as_bytes();
     let canonical = match digits {
@@ -253,10 +262,13 @@ fn parse_timestamp(text: &str) -> Option<i64> {
         [b'0', ..] => false,
         _ => digits.len() <= MAX_TIMESTAMP_DIGITS && digits.iter().all(u8::is_ascii_digit),
     };
-    canonical.then(|| {
-        digits
-            .iter()
-            .fold(0i64, |value, digit| value * 10 + i64::from(digit - b'0'))
+    if !canonical {
+        return None;
+    }
+    digits.iter().try_fold(0i64, |value, digit| {
+        value
+            .checked_mul(10)?
+            .checked_add(i64::from(digit.checked_sub(b'0')?))
     })
 }
 
@@ -281,8 +293,10 @@ impl<'a> SignatureList<'a> {
     fn push(&mut self, signature: &'a str) {
         match self {
             SignatureList::Inline { items, len } if *len < INLINE_SIGNATURES => {
-                items[*len] = signature;
-                *len += 1;
+                if let Some(slot) = items.get_mut(*len) {
+                    *slot = signature;
+                    *len = len.saturating_add(1);
+                }
             }
             SignatureList::Inline { items, .. } => {
                 let mut spilled = items.to_vec();
@@ -295,13 +309,18 @@ impl<'a> SignatureList<'a> {
 
     fn as_slice(&self) -> &[&'a str] {
         match self {
-            SignatureList::Inline { items, len } => &items[..*len],
+            // `len` never exceeds INLINE_SIGNATURES (`push` checks it first).
+            SignatureList::Inline { items, len } => items.get(..*len).unwrap_or(items),
             SignatureList::Spilled(items) => items,
         }
     }
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::arithmetic_side_effects,
+    reason = "tests: arithmetic on generated values, where a panic is a failed test"
+)]
 mod proptests;
 #[cfg(test)]
 mod tests;

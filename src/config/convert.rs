@@ -148,6 +148,22 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
         1 << 20,
         1 << 30,
     )?;
+    let max_buffered_bytes = bounded(
+        ctx,
+        "server.max_buffered_bytes",
+        raw.max_buffered_bytes,
+        64 << 20,
+        1 << 40,
+    )?;
+    if max_buffered_bytes < max_body_bytes {
+        return Err(ctx.err(
+            "server.max_buffered_bytes",
+            format!(
+                "{max_buffered_bytes} is below server.max_body_bytes ({max_body_bytes}): \
+                 the budget of all buffered bodies must hold at least one"
+            ),
+        ));
+    }
     let max_header_bytes = bounded(
         ctx,
         "server.max_header_bytes",
@@ -175,6 +191,7 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
     Ok(ServerConfig {
         listen: ctx.socket_addr("server.listen", raw.listen.as_deref(), "0.0.0.0:8080")?,
         max_body_bytes,
+        max_buffered_bytes,
         max_header_bytes,
         header_read_timeout: ctx.positive_duration(
             "server.header_read_timeout",

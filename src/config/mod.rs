@@ -62,6 +62,8 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
+    /// Bytes all buffered request bodies may hold together (≥ `max_body_bytes`).
+    pub max_buffered_bytes: usize,
     pub max_header_bytes: usize,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,

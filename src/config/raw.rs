@@ -34,6 +34,7 @@ pub struct RawConfig {
 pub struct RawServer {
     pub listen: Option<String>,
     pub max_body_bytes: Option<u64>,
+    pub max_buffered_bytes: Option<u64>,
     pub max_header_bytes: Option<u64>,
     pub header_read_timeout: Option<String>,
     pub body_read_timeout: Option<String>,

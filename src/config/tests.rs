@@ -46,6 +46,7 @@ fn a_minimal_config_gets_the_documented_defaults() {
     assert_eq!(config.server.listen.to_string(), "0.0.0.0:8080");
     assert_eq!(config.admin.listen.to_string(), "127.0.0.1:9090");
     assert_eq!(config.server.max_body_bytes, 1 << 20);
+    assert_eq!(config.server.max_buffered_bytes, 64 << 20);
     assert_eq!(config.tolerance_secs, 300);
     assert_eq!(config.identity.header_prefix, "X-Stripe-App-");
     let RouteAuth::App(app) = &config.routes[0].auth else {
@@ -98,6 +99,23 @@ fn bad_durations_are_rejected() {
         "url = \"http://127.0.0.1:3000\"\ntimeout = \"0s\"",
     ));
     assert_eq!(err.key, "upstream.timeout");
+}
+
+#[test]
+fn the_buffered_budget_must_hold_one_body() {
+    let server = |keys: &str| format!("[server]\n{keys}\n{}", base());
+    let config = parse(&server("max_body_bytes = 1024\nmax_buffered_bytes = 1024")).expect("valid");
+    assert_eq!(config.server.max_buffered_bytes, 1024);
+    let err = error(&server("max_body_bytes = 2048\nmax_buffered_bytes = 1024"));
+    assert_eq!(err.key, "server.max_buffered_bytes");
+    assert!(err.reason.contains("max_body_bytes"), "{}", err.reason);
+    let err = error(&server("max_body_bytes = 134217728"));
+    assert_eq!(
+        err.key, "server.max_buffered_bytes",
+        "the 64 MiB default too"
+    );
+    let err = error(&server("max_buffered_bytes = 0"));
+    assert_eq!(err.key, "server.max_buffered_bytes");
 }
 
 #[test]

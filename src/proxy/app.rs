@@ -8,6 +8,7 @@ use hyper::body::Incoming;
 use super::body::GatewayBody;
 use super::headers;
 use super::record::Record;
+use super::upstream::UpstreamFailure;
 use super::{forward, set_header, signature_header, Gateway, Target};
 use sha2::{Digest, Sha256};
 
@@ -15,7 +16,7 @@ use crate::auth::{default_payload, verify_app_parsed, AppIdentity, Rejection, Ve
 use crate::config::AppPolicy;
 use crate::error::GatewayError;
 use crate::snapshot::Snapshot;
-use crate::store::Held;
+use crate::store::{Claim, Held};
 
 impl Gateway {
     pub(super) async fn app<'s>(
@@ -34,7 +35,8 @@ impl Gateway {
         let (mut parts, body) = request.into_parts();
         // Header problems are known before the body arrives: refuse without reading it.
         let header = signature_header(&parts.headers, record, false)?;
-        let body = forward::read_body(body, &parts.headers, &snapshot.config.server).await?;
+        let server = &snapshot.config.server;
+        let body = forward::read_body(body, &parts.headers, server, &self.budget).await?;
         let now = self.clock.now();
         let tolerance = snapshot.config.tolerance_secs;
         let identity = verify_app_parsed(
@@ -47,19 +49,10 @@ impl Gateway {
         )
         .map_err(|rejection| record.deny(rejection, false))?;
         let secret = identity.verified.secret_index;
-        record.secret = Some(keyring.keyring.secrets()[secret].id());
-        keyring
-            .metrics
-            .matched(secret, now - identity.verified.timestamp);
-        if policy.replay_reject && self.is_replay(&identity, &body, now, tolerance) {
-            record.auth_denied("replayed");
-            return Err(GatewayError::Replayed);
-        }
-        if !roles_satisfied(policy, identity.roles.as_deref()) {
-            record.auth_denied("role_denied");
-            return Err(GatewayError::RoleDenied);
-        }
-        record.auth_allowed();
+        record.secret = keyring.keyring.secrets().get(secret).map(|s| s.id());
+        let age = now.saturating_sub(identity.verified.timestamp);
+        keyring.metrics.matched(secret, age);
+        let replay_mark = self.authorize(policy, &identity, &body, now, tolerance, record)?;
         headers::rewrite_request(
             &mut parts.headers,
             &snapshot.identity,
@@ -70,14 +63,56 @@ impl Gateway {
             return Err(record.deny(Rejection::MalformedBody, false));
         }
         record.account = Some(identity.account_id);
-        forward::forward(snapshot, route, parts, GatewayBody::full(body), record).await
+        let body = GatewayBody::full(body);
+        let result = forward::forward(snapshot, route, parts, body, record, &self.budget).await;
+        if let Some(mark) = replay_mark {
+            if nothing_reached_the_backend(record.upstream_failure) {
+                self.replay.release(&mark.key, mark.claim);
+            }
+        }
+        result
     }
 
-    /// Whether this signed message was accepted before; records it otherwise. The key is `t`
+    /// Replay, then roles. On success, the mark of a `replay = "reject"` route, for
+    /// [`nothing_reached_the_backend`] to give back.
+    fn authorize(
+        &self,
+        policy: &AppPolicy,
+        identity: &AppIdentity,
+        body: &[u8],
+        now: i64,
+        tolerance: i64,
+        record: &mut Record<'_>,
+    ) -> Result<Option<ReplayMark>, GatewayError> {
+        let replay_mark = match policy.replay_reject {
+            false => None,
+            true => match self.mark_signed(identity, body, now, tolerance) {
+                Some(mark) => Some(mark),
+                None => {
+                    record.auth_denied("replayed");
+                    return Err(GatewayError::Replayed);
+                }
+            },
+        };
+        if !roles_satisfied(policy, identity.roles.as_deref()) {
+            record.auth_denied("role_denied");
+            return Err(GatewayError::RoleDenied);
+        }
+        record.auth_allowed();
+        Ok(replay_mark)
+    }
+
+    /// Records this signed message as used, or `None` if it was used before. The key is `t`
     /// and a hash of what was signed, not the `v1` that matched: during a secret roll Stripe
     /// sends one `v1` per secret, and each alone would verify. It is kept until the signature
     /// could no longer pass the tolerance check.
-    fn is_replay(&self, identity: &AppIdentity, body: &[u8], now: i64, tolerance: i64) -> bool {
+    fn mark_signed(
+        &self,
+        identity: &AppIdentity,
+        body: &[u8],
+        now: i64,
+        tolerance: i64,
+    ) -> Option<ReplayMark> {
         let timestamp = identity.verified.timestamp;
         let digest = match identity.mode {
             VerifiedMode::RawBody => Sha256::digest(body),
@@ -89,7 +124,29 @@ impl Gateway {
         key[..8].copy_from_slice(&timestamp.to_be_bytes());
         key[8..].copy_from_slice(&digest);
         let until = timestamp.saturating_add(tolerance).saturating_add(1);
-        self.replay.claim(&key, Held::Done, now, until).is_err()
+        let claim = self.replay.claim(&key, Held::Done, now, until).ok()?;
+        Some(ReplayMark { key, claim })
+    }
+}
+
+/// A signed message recorded as used, with the claim that lets this request (and only it)
+/// take the record back.
+struct ReplayMark {
+    key: [u8; 40],
+    claim: Claim,
+}
+
+/// Whether the request certainly never reached the backend, so that its signature may be used
+/// again: only when no connection could be made (refused, unreachable, connect timeout), as a
+/// request is written only to a connection. After a timeout or a broken connection the
+/// backend may have received it and acted on it: the signature stays spent.
+fn nothing_reached_the_backend(failure: Option<UpstreamFailure>) -> bool {
+    match failure {
+        Some(UpstreamFailure::Connect) => true,
+        Some(
+            UpstreamFailure::Timeout | UpstreamFailure::Broken | UpstreamFailure::InvalidResponse,
+        )
+        | None => false,
     }
 }
 
@@ -139,6 +196,19 @@ mod tests {
             roles_any: any.iter().map(|s| s.to_string()).collect(),
             roles_all: all.iter().map(|s| s.to_string()).collect(),
             replay_reject: false,
+        }
+    }
+
+    #[test]
+    fn only_a_failed_connect_gives_a_signature_back() {
+        assert!(nothing_reached_the_backend(Some(UpstreamFailure::Connect)));
+        for spent in [
+            None,
+            Some(UpstreamFailure::Timeout),
+            Some(UpstreamFailure::Broken),
+            Some(UpstreamFailure::InvalidResponse),
+        ] {
+            assert!(!nothing_reached_the_backend(spent), "{spent:?}");
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! 1. **route**: match the path (exact beats prefix, longest prefix wins); none → 404.
 //! 2. **preflight**: CORS `OPTIONS` on a `cors` route is answered here, never forwarded.
-//! 3. **read body**: app and webhook routes read it, bounded by size and time.
+//! 3. **read body**: app and webhook routes read it, bounded by size and time, paid for from
+//!    the budget all buffered bodies share.
 //! 4. **verify**: the pure signature core, with the snapshot's keyring and the clock's `now`.
 //! 5. **authorize**: roles, replay, webhook filters and dedupe.
 //! 6. **rewrite headers**: strip spoofable and hop-by-hop headers, set forwarding headers,
@@ -10,8 +11,11 @@
 //! 7. **forward**: pooled client with timeouts; the response streams back.
 //! 8. **record**: one access-log line and the metrics.
 
+#![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 mod app;
 pub mod body;
+mod budget;
 pub mod echo;
 mod forward;
 pub mod headers;
@@ -30,6 +34,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 
 use self::body::GatewayBody;
+use self::budget::BodyBudget;
 use self::headers::{Peer, X_REQUEST_ID};
 use self::record::Record;
 use crate::accesslog::AccessLog;
@@ -47,6 +52,8 @@ pub struct Gateway {
     replay: Arc<dyn SeenStore>,
     dedupe: Arc<dyn SeenStore>,
     metrics: Metrics,
+    /// Bytes held by buffered request bodies, against `server.max_buffered_bytes`.
+    budget: Arc<BodyBudget>,
     access_log: Arc<AccessLog>,
     draining: AtomicBool,
     /// The listener has closed: requests still arriving on open connections are refused.
@@ -71,6 +78,7 @@ impl Gateway {
             clock: parts.clock,
             replay: parts.replay,
             dedupe: parts.dedupe,
+            budget: BodyBudget::new(parts.metrics.buffered_body_bytes.clone()),
             metrics: parts.metrics,
             access_log: parts.access_log,
             draining: AtomicBool::new(false),
@@ -124,7 +132,7 @@ impl Gateway {
         let route = snapshot
             .router
             .find(request.uri().path())
-            .map(|index| &snapshot.routes[index]);
+            .and_then(|index| snapshot.routes.get(index));
         record.route = route;
         let result = match route {
             _ if self.closed.load(Ordering::Relaxed) => Err(GatewayError::ShuttingDown),
@@ -182,7 +190,8 @@ impl Gateway {
                     peer,
                     &record.request_id,
                 );
-                forward::forward(snapshot, route, parts, GatewayBody::Stream(body), record).await
+                let body = GatewayBody::Stream(body);
+                forward::forward(snapshot, route, parts, body, record, &self.budget).await
             }
             Auth::App { keyring, policy } => {
                 let target = Target {

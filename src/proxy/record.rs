@@ -100,7 +100,7 @@ impl<'s> Record<'s> {
             metrics.auth(result, reason);
         }
         if let Some(failure) = self.upstream_failure {
-            metrics.upstream_errors[failure as usize].inc();
+            metrics.upstream_error(failure);
         }
         if let Some((_, took)) = self.upstream {
             metrics.upstream_duration.observe(took.as_secs_f64());

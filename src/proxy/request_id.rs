@@ -46,16 +46,27 @@ pub fn for_request(headers: &HeaderMap) -> HeaderValue {
 
 /// A new id: `req_` and 32 lower-case hex digits.
 pub fn generate() -> HeaderValue {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut id = [0u8; 36];
     id[..4].copy_from_slice(b"req_");
-    let bits = (u128::from(next()) << 64) | u128::from(next());
-    for (i, byte) in id[4..].iter_mut().enumerate() {
-        *byte = HEX[((bits >> (124 - 4 * i)) & 0xf) as usize];
+    let mut bits = (u128::from(next()) << 64) | u128::from(next());
+    // The last digit is the lowest nibble: fill from the end.
+    for byte in id[4..].iter_mut().rev() {
+        *byte = hex_digit((bits & 0xf) as u8);
+        bits >>= 4;
     }
     // Only "req_" and hex digits: always a valid header value.
     HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&id))
         .expect("hex id is a valid header value")
+}
+
+/// The lowercase hex digit of the low four bits of `nibble`.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "nibble & 0xf is below 16, the length of the table"
+)]
+fn hex_digit(nibble: u8) -> u8 {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    HEX[usize::from(nibble & 0xf)]
 }
 
 #[cfg(test)]

@@ -26,6 +26,9 @@ use tokio::net::TcpStream;
 use super::body::{BodyError, GatewayBody};
 use crate::config::UpstreamConfig;
 
+/// Stands in for a deadline past what the clock can represent (about 30 years, as tokio does).
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 /// Why the upstream did not answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpstreamFailure {
@@ -35,14 +38,18 @@ pub enum UpstreamFailure {
     Timeout = 1,
     /// The connection broke before a response head arrived.
     Broken = 2,
+    /// The response cannot be relayed: a status outside 200–599 (1xx as the final answer, or
+    /// 600–999, which `http` parses but HTTP does not define).
+    InvalidResponse = 3,
 }
 
 impl UpstreamFailure {
     /// Every kind, in the order of their discriminants (the index of their metric handles).
-    pub const ALL: [UpstreamFailure; 3] = [
+    pub const ALL: [UpstreamFailure; 4] = [
         UpstreamFailure::Connect,
         UpstreamFailure::Timeout,
         UpstreamFailure::Broken,
+        UpstreamFailure::InvalidResponse,
     ];
 
     /// Metric label.
@@ -51,6 +58,7 @@ impl UpstreamFailure {
             UpstreamFailure::Connect => "connect",
             UpstreamFailure::Timeout => "timeout",
             UpstreamFailure::Broken => "broken",
+            UpstreamFailure::InvalidResponse => "invalid_response",
         }
     }
 }
@@ -158,7 +166,12 @@ impl HostPool {
         timeout: Duration,
         timeouts: &IntCounter,
     ) -> Result<Response<GatewayBody>, UpstreamFailure> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        // A configured timeout too large to add to the clock means no deadline in practice.
+        let deadline = now
+            .checked_add(timeout)
+            .or_else(|| now.checked_add(FAR_FUTURE))
+            .unwrap_or(now);
         let (sender, response) = tokio::time::timeout_at(deadline, self.exchange(request))
             .await
             .unwrap_or(Err(UpstreamFailure::Timeout))?;

@@ -33,7 +33,8 @@ impl Gateway {
         let (mut parts, body) = request.into_parts();
         // Header problems are known before the body arrives: refuse without reading it.
         let header = signature_header(&parts.headers, record, true)?;
-        let body = forward::read_body(body, &parts.headers, &snapshot.config.server).await?;
+        let server = &snapshot.config.server;
+        let body = forward::read_body(body, &parts.headers, server, &self.budget).await?;
         let now = self.clock.now();
         let verified = verify_webhook_parsed(
             &header,
@@ -43,10 +44,13 @@ impl Gateway {
             snapshot.config.tolerance_secs,
         )
         .map_err(|rejection| record.deny(rejection, true))?;
-        record.secret = Some(keyring.keyring.secrets()[verified.secret_index].id());
-        keyring
-            .metrics
-            .matched(verified.secret_index, now - verified.timestamp);
+        record.secret = keyring
+            .keyring
+            .secrets()
+            .get(verified.secret_index)
+            .map(|secret| secret.id());
+        let age = now.saturating_sub(verified.timestamp);
+        keyring.metrics.matched(verified.secret_index, age);
         let event = parse_event(&body).map_err(|rejection| record.deny(rejection, true))?;
         record.account = event.account.clone();
         record.auth_allowed();
@@ -83,8 +87,8 @@ impl Gateway {
         if inject(&mut parts.headers, snapshot, &event, verified.timestamp).is_err() {
             return Err(record.deny(Rejection::MalformedBody, true));
         }
-        let result =
-            forward::forward(snapshot, route, parts, GatewayBody::full(body), record).await;
+        let body = GatewayBody::full(body);
+        let result = forward::forward(snapshot, route, parts, body, record, &self.budget).await;
         settle(route, policy, claim, result, now)
     }
 }
@@ -102,7 +106,8 @@ fn settle(
     match result {
         Ok(response) if response.status().is_success() => {
             if let Some(claim) = claim {
-                claim.complete(now.saturating_add(policy.dedupe_window.as_secs() as i64));
+                let window = i64::try_from(policy.dedupe_window.as_secs()).unwrap_or(i64::MAX);
+                claim.complete(now.saturating_add(window));
             }
             route.metrics.webhook("forwarded");
             Ok(response)
@@ -144,7 +149,8 @@ impl<'a> DedupeClaim<'a> {
     ) -> Result<Self, Held> {
         let key = [route.as_bytes(), b"\0", event_id.as_bytes()].concat();
         // In flight for at most the upstream timeout plus a margin, even if this task dies.
-        let until = now.saturating_add(timeout_secs as i64).saturating_add(60);
+        let timeout = i64::try_from(timeout_secs).unwrap_or(i64::MAX);
+        let until = now.saturating_add(timeout).saturating_add(60);
         let claim = store.claim(&key, Held::InFlight, now, until)?;
         Ok(DedupeClaim {
             store,

@@ -1,0 +1,180 @@
+//! The buffered-body budget: one byte count shared by every request that holds its body in
+//! memory (authenticated routes, and `builtin:echo`), so that buffered bodies stay under
+//! `server.max_buffered_bytes` together, however many requests are in flight.
+//!
+//! A request takes a [`Reservation`] before it reads its body and grows it as bytes arrive; the
+//! reservation travels inside the buffered [`Bytes`] and is given back when the last reference
+//! to them is dropped (the body was forwarded and freed, the request was refused, or the client
+//! went away).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use prometheus::IntGauge;
+
+/// Bytes reserved by buffered bodies. Shared across snapshots: a reload changes the limit that
+/// requests pass in, not the count of what is held.
+#[derive(Debug)]
+pub struct BodyBudget {
+    reserved: AtomicUsize,
+    /// `buffered_body_bytes`, kept equal to `reserved`.
+    gauge: IntGauge,
+}
+
+impl BodyBudget {
+    /// An empty budget reporting into `gauge`.
+    pub fn new(gauge: IntGauge) -> Arc<BodyBudget> {
+        Arc::new(BodyBudget {
+            reserved: AtomicUsize::new(0),
+            gauge,
+        })
+    }
+
+    /// Reserves `bytes` if the total reserved stays within `limit`; `None` (nothing reserved)
+    /// otherwise.
+    pub fn reserve(self: &Arc<Self>, bytes: usize, limit: usize) -> Option<Reservation> {
+        let mut reservation = Reservation {
+            budget: self.clone(),
+            bytes: 0,
+        };
+        reservation.grow_to(bytes, limit).then_some(reservation)
+    }
+
+    fn take(&self, bytes: usize, limit: usize) -> bool {
+        let taken = self
+            .reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |reserved| {
+                reserved.checked_add(bytes).filter(|total| *total <= limit)
+            })
+            .is_ok();
+        if taken {
+            self.gauge.add(gauge_value(bytes));
+        }
+        taken
+    }
+
+    fn give_back(&self, bytes: usize) {
+        // Only bytes taken by `take` come back, so the count cannot go below zero.
+        self.reserved.fetch_sub(bytes, Ordering::AcqRel);
+        self.gauge.sub(gauge_value(bytes));
+    }
+}
+
+/// Bytes held against a [`BodyBudget`]; given back when dropped.
+#[derive(Debug)]
+pub struct Reservation {
+    budget: Arc<BodyBudget>,
+    bytes: usize,
+}
+
+impl Reservation {
+    /// Grows the reservation to `total` bytes (nothing to do if it holds that many already).
+    /// `false`, with the reservation unchanged, when the budget cannot cover the difference
+    /// within `limit`.
+    pub fn grow_to(&mut self, total: usize, limit: usize) -> bool {
+        let more = total.saturating_sub(self.bytes);
+        if more == 0 {
+            return true;
+        }
+        if !self.budget.take(more, limit) {
+            return false;
+        }
+        self.bytes = total;
+        true
+    }
+
+    /// `buffer` as shared bytes that keep this reservation until their last clone is dropped.
+    pub fn hold(self, buffer: BytesMut) -> Bytes {
+        Bytes::from_owner(Buffered {
+            buffer,
+            _reservation: self,
+        })
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budget.give_back(self.bytes);
+    }
+}
+
+/// A buffered body and the reservation that pays for it.
+struct Buffered {
+    buffer: BytesMut,
+    _reservation: Reservation,
+}
+
+impl AsRef<[u8]> for Buffered {
+    fn as_ref(&self) -> &[u8] {
+        &self.buffer
+    }
+}
+
+/// Reservations never exceed `server.max_buffered_bytes` (at most 2⁴⁰), so they fit an `i64`.
+fn gauge_value(bytes: usize) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn budget() -> Arc<BodyBudget> {
+        BodyBudget::new(IntGauge::new("buffered", "test").expect("gauge"))
+    }
+
+    #[test]
+    fn reservations_stay_within_the_limit_and_return_on_drop() {
+        let budget = budget();
+        let first = budget.reserve(60, 100).expect("fits");
+        assert!(budget.reserve(41, 100).is_none(), "over the limit");
+        assert_eq!(
+            budget.reserved.load(Ordering::Acquire),
+            60,
+            "a refused reservation takes nothing"
+        );
+        let second = budget.reserve(40, 100).expect("fits exactly");
+        assert_eq!(budget.gauge.get(), 100);
+        drop(first);
+        assert_eq!(budget.reserved.load(Ordering::Acquire), 40);
+        drop(second);
+        assert_eq!(budget.reserved.load(Ordering::Acquire), 0);
+        assert_eq!(budget.gauge.get(), 0);
+    }
+
+    #[test]
+    fn a_reservation_grows_chunk_by_chunk_until_the_budget_is_spent() {
+        let budget = budget();
+        let other = budget.reserve(50, 100).expect("fits");
+        let mut growing = budget.reserve(0, 100).expect("nothing to reserve");
+        assert!(growing.grow_to(30, 100));
+        assert!(growing.grow_to(50, 100));
+        assert!(growing.grow_to(40, 100), "shrinking is a no-op");
+        assert_eq!(growing.bytes, 50);
+        assert!(!growing.grow_to(51, 100));
+        assert_eq!(growing.bytes, 50, "unchanged after a refusal");
+        assert_eq!(budget.reserved.load(Ordering::Acquire), 100);
+        assert!(
+            !growing.grow_to(usize::MAX, usize::MAX),
+            "an overflow is a refusal"
+        );
+        drop(other);
+        assert!(growing.grow_to(100, 100));
+        drop(growing);
+        assert_eq!(budget.reserved.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn held_bytes_keep_the_reservation_until_the_last_clone_is_dropped() {
+        let budget = budget();
+        let reservation = budget.reserve(5, 10).expect("fits");
+        let bytes = reservation.hold(BytesMut::from(&b"hello"[..]));
+        let clone = bytes.slice(1..3);
+        drop(bytes);
+        assert_eq!(budget.reserved.load(Ordering::Acquire), 5);
+        assert_eq!(&clone[..], b"el");
+        drop(clone);
+        assert_eq!(budget.reserved.load(Ordering::Acquire), 0);
+    }
+}
