@@ -152,7 +152,8 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
         ctx,
         "server.max_buffered_bytes",
         raw.max_buffered_bytes,
-        64 << 20,
+        // A config that raised max_body_bytes past the default budget keeps loading.
+        max_body_bytes.max(64 << 20),
         1 << 40,
     )?;
     if max_buffered_bytes < max_body_bytes {
