@@ -259,3 +259,19 @@ fn values_in_parser_messages_are_blanked_and_syntax_errors_located() {
         "{err}"
     );
 }
+
+#[test]
+fn route_paths_hold_no_escapes_parameters_or_case_duplicates() {
+    for bad in ["/api/a%20b/", "/api;v=1/", "/caf\u{e9}/", "/api/a b/"] {
+        let err =
+            error(&base().replace("path_prefix = \"/api/\"", &format!("path_prefix = {bad:?}")));
+        assert_eq!(err.key, "routes[0].path_prefix", "{bad}");
+    }
+    let twin = "\n[[routes]]\nid = \"twin\"\npath_prefix = \"/API/\"\nauth = \"none\"\n";
+    let err = error(&format!("{}{twin}", base()));
+    assert_eq!(err.key, "routes[1]");
+    assert!(err.reason.contains("ignoring ASCII case"), "{err}");
+    // An exact path and a prefix of the same text are different routes.
+    let exact = "\n[[routes]]\nid = \"exact\"\npath = \"/API/\"\nauth = \"none\"\n";
+    assert!(parse(&format!("{}{exact}", base())).is_ok());
+}
