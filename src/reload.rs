@@ -111,6 +111,9 @@ impl Reloader {
             );
         }
         let warnings = config.warnings.clone();
+        for warning in &warnings {
+            tracing::warn!(trigger, "{warning}");
+        }
         let files = config.referenced_files();
         let snapshot = Snapshot::build(config, Some(&current), metrics);
         publish_secret_expiry(metrics, &snapshot);

@@ -1,5 +1,23 @@
 //! Route matching: exact `path` beats `path_prefix`, the longest prefix wins, nothing else
-//! matches. Requests whose path is not in normal form match no route (deny by default).
+//! matches. The path is matched byte for byte as it is forwarded, so a path that a backend could
+//! read as a *different* route's path matches nothing (deny by default). Refused:
+//!
+//! - paths not in normal form: no empty (`//`), `.` or `..` segment, no backslash, control
+//!   character, space, non-ASCII byte, `;` (path parameters, which Tomcat and Jetty strip and
+//!   `/..;/` abuses), `?` or `#`;
+//! - percent escapes a backend would decode into something routing depends on: unreserved
+//!   characters (`%61` is `a`: clients never need to encode them), `/`, `\`, `;`, control
+//!   characters, any byte ≥ 0x80 (Unicode lookalikes such as `%EF%BC%A1`, fullwidth `A`, which
+//!   NFKC or Windows best-fit mapping turn into ASCII), any character used in a route's path,
+//!   `%25` followed by two hex digits (decoded twice, `%2561` is `a`) and malformed escapes
+//!   (`%zz`, a trailing `%`, IIS's `%u0061`);
+//! - a path that matches a more specific route when compared ignoring ASCII case than the one it
+//!   matches exactly (`/api/ADMIN/x` while `/api/admin/` exists): a case-insensitive backend
+//!   would hand it to the stricter route's handler.
+//!
+//! So whatever a backend undoes (one or two rounds of percent-decoding, dot segments, path
+//! parameters, fullwidth forms, case), its reading falls to the route the gateway matched, never
+//! to a stricter one; `routes/readings.rs` checks this over every path built from tricky pieces.
 
 use crate::config::PathMatch;
 
@@ -8,131 +26,208 @@ use crate::config::PathMatch;
 pub struct Router {
     exact: Vec<(Box<str>, usize)>,
     /// Longest first, so the first hit is the longest prefix.
-    prefixes: Vec<(Box<str>, usize)>,
+    prefixes: Vec<Prefix>,
+    /// Every byte of every route's path: none of them may arrive percent-encoded, or a decoding
+    /// backend would see a route the gateway did not match.
+    pattern_bytes: AsciiSet,
+}
+
+/// One `path_prefix` route.
+#[derive(Debug)]
+struct Prefix {
+    pattern: Box<str>,
+    route: usize,
+    /// The more specific routes (longer prefixes, exact paths) that start with `pattern` when
+    /// compared ignoring ASCII case: a path that matches one of them that way is refused.
+    shadows: Box<[PathMatch]>,
 }
 
 impl Router {
     /// Builds the matcher; `paths[i]` belongs to route `i`.
     pub fn new<'a>(paths: impl IntoIterator<Item = &'a PathMatch>) -> Router {
+        let paths: Vec<&PathMatch> = paths.into_iter().collect();
         let mut router = Router::default();
-        for (index, path) in paths.into_iter().enumerate() {
+        for (index, path) in paths.iter().enumerate() {
             match path {
                 PathMatch::Exact(p) => router.exact.push((p.as_str().into(), index)),
-                PathMatch::Prefix(p) => router.prefixes.push((p.as_str().into(), index)),
+                PathMatch::Prefix(p) => router.prefixes.push(Prefix {
+                    pattern: p.as_str().into(),
+                    route: index,
+                    shadows: shadows(p, &paths),
+                }),
             }
+            let (PathMatch::Exact(p) | PathMatch::Prefix(p)) = path;
+            p.bytes().for_each(|b| router.pattern_bytes.insert(b));
         }
         router
             .prefixes
-            .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+            .sort_by_key(|prefix| std::cmp::Reverse(prefix.pattern.len()));
         router
     }
 
-    /// The route for `path`, if any. `path` is the request path without the query.
+    /// The route for `path`, if any. `path` is the request path without the query, exactly as
+    /// it will be forwarded. Allocation-free.
     pub fn find(&self, path: &str) -> Option<usize> {
-        if !is_normal_path(path) {
+        if !is_acceptable(path, self.pattern_bytes) {
             return None;
         }
         if let Some((_, index)) = self.exact.iter().find(|(p, _)| **p == *path) {
             return Some(*index);
         }
-        self.prefixes
+        let prefix = self
+            .prefixes
             .iter()
-            .find(|(p, _)| path.starts_with(&**p))
-            .map(|(_, index)| *index)
+            .find(|prefix| path.starts_with(&*prefix.pattern))?;
+        if prefix
+            .shadows
+            .iter()
+            .any(|shadow| matches_ignoring_case(shadow, path))
+        {
+            return None;
+        }
+        Some(prefix.route)
     }
 }
 
-/// A path in normal form: starts with `/`, no empty, `.` or `..` segment (also not with
-/// `;parameters`, as in `/..;/`), no backslash, no control character, and no percent-encoded `/`,
-/// `\`, `.` or NUL (which a backend might decode into a path that escapes the route's prefix).
+/// A path in normal form whose percent escapes decode to nothing routing depends on (see the
+/// module documentation); what `Router::find` requires before it looks at routes, apart from
+/// the bytes of the routes' own paths, which only a [`Router`] knows.
 pub fn is_normal_path(path: &str) -> bool {
-    let bytes = path.as_bytes();
-    if bytes.first() != Some(&b'/')
-        || bytes
-            .iter()
-            .any(|b| *b == b'\\' || *b < 0x21 || *b == 0x7f || *b == b'#' || *b == b'?')
-    {
+    is_acceptable(path, AsciiSet::EMPTY)
+}
+
+/// Whether `path` matches `pattern` when ASCII case is ignored.
+fn matches_ignoring_case(pattern: &PathMatch, path: &str) -> bool {
+    match pattern {
+        PathMatch::Exact(p) => path.eq_ignore_ascii_case(p),
+        PathMatch::Prefix(p) => path
+            .as_bytes()
+            .get(..p.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes())),
+    }
+}
+
+/// The routes in `paths` more specific than the prefix `pattern` that a path under `pattern`
+/// could match when case is ignored.
+fn shadows(pattern: &str, paths: &[&PathMatch]) -> Box<[PathMatch]> {
+    let own = PathMatch::Prefix(pattern.to_string());
+    paths
+        .iter()
+        .filter(|other| match other {
+            PathMatch::Exact(p) => matches_ignoring_case(&own, p),
+            PathMatch::Prefix(p) => p.len() > pattern.len() && matches_ignoring_case(&own, p),
+        })
+        .map(|other| (*other).clone())
+        .collect()
+}
+
+fn is_acceptable(path: &str, pattern_bytes: AsciiSet) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    if !escapes_are_acceptable(path.as_bytes(), pattern_bytes) {
         return false;
     }
-    let rest = &path[1..];
-    if !rest.is_empty() {
-        let mut segments = rest.split('/').peekable();
-        while let Some(segment) = segments.next() {
-            if bad_segment(segment, segments.peek().is_none()) {
-                return false;
-            }
+    // A trailing slash (`/api/`) leaves one empty last segment, which is fine.
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        if (segment.is_empty() && !last) || segment == "." || segment == ".." {
+            return false;
         }
     }
-    !has_encoded_separator(bytes)
+    true
 }
 
-fn bad_segment(segment: &str, last: bool) -> bool {
-    // Servlet containers (Tomcat, Jetty) drop `;params` before resolving dot segments, so
-    // `/public/..;/admin` reaches `/admin` there: judge the name before the first `;`.
-    let name = segment.split(';').next().unwrap_or(segment);
-    // A trailing slash (`/api/`) leaves one empty last segment, which is fine.
-    (segment.is_empty() && !last) || name == "." || name == ".."
+/// Checks every raw byte and every `%XX` escape of a path.
+fn escapes_are_acceptable(bytes: &[u8], pattern_bytes: AsciiSet) -> bool {
+    let mut rest = bytes;
+    while let Some((&first, tail)) = rest.split_first() {
+        rest = tail;
+        if first != b'%' {
+            if first >= 0x80 || REFUSED_RAW.contains(first) {
+                return false;
+            }
+            continue;
+        }
+        let Some(decoded) = tail.get(..2).and_then(hex_pair) else {
+            return false;
+        };
+        rest = &tail[2..];
+        if decoded >= 0x80 || REFUSED_ENCODED.contains(decoded) || pattern_bytes.contains(decoded) {
+            return false;
+        }
+        // `%25` then two hex digits: decoding twice yields a new escape (`%2561` → `%61` → `a`).
+        if decoded == b'%' && rest.get(..2).and_then(hex_pair).is_some() {
+            return false;
+        }
+    }
+    true
 }
 
-fn has_encoded_separator(bytes: &[u8]) -> bool {
-    bytes.windows(3).any(|w| {
-        w[0] == b'%'
-            && matches!(
-                (w[1], w[2].to_ascii_lowercase()),
-                (b'2', b'f') | (b'5', b'c') | (b'2', b'e') | (b'0', b'0')
-            )
-    })
+fn hex_pair(pair: &[u8]) -> Option<u8> {
+    let digit = |b: u8| char::from(b).to_digit(16);
+    match pair {
+        [high, low] => Some((digit(*high)? * 16 + digit(*low)?) as u8),
+        _ => None,
+    }
+}
+
+/// Raw bytes no request path may hold: controls, space, `\`, `;`, `?`, `#`.
+const REFUSED_RAW: AsciiSet = AsciiSet::EMPTY
+    .with_range(0x00, 0x20)
+    .with_range(0x7f, 0x7f)
+    .with_bytes(b"\\;?#");
+
+/// Bytes no request path may hold percent-encoded: the unreserved characters (RFC 3986 §2.3),
+/// the separators `/`, `\`, `;` and control characters.
+const REFUSED_ENCODED: AsciiSet = AsciiSet::EMPTY
+    .with_range(b'A', b'Z')
+    .with_range(b'a', b'z')
+    .with_range(b'0', b'9')
+    .with_bytes(b"-._~/\\;")
+    .with_range(0x00, 0x1f)
+    .with_range(0x7f, 0x7f);
+
+/// A set of ASCII bytes.
+#[derive(Debug, Default, Clone, Copy)]
+struct AsciiSet(u128);
+
+impl AsciiSet {
+    const EMPTY: AsciiSet = AsciiSet(0);
+
+    const fn with_range(self, first: u8, last: u8) -> AsciiSet {
+        let mut bits = self.0;
+        let mut byte = first;
+        while byte <= last {
+            bits |= 1 << byte;
+            byte += 1;
+        }
+        AsciiSet(bits)
+    }
+
+    const fn with_bytes(self, bytes: &[u8]) -> AsciiSet {
+        let mut set = self;
+        let mut index = 0;
+        while index < bytes.len() {
+            set = set.with_range(bytes[index], bytes[index]);
+            index += 1;
+        }
+        set
+    }
+
+    fn insert(&mut self, byte: u8) {
+        if byte < 0x80 {
+            self.0 |= 1 << byte;
+        }
+    }
+
+    fn contains(self, byte: u8) -> bool {
+        byte < 0x80 && (self.0 >> byte) & 1 == 1
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn router() -> Router {
-        let paths = [
-            PathMatch::Prefix("/api/".into()),
-            PathMatch::Prefix("/api/admin/".into()),
-            PathMatch::Exact("/api/exact".into()),
-            PathMatch::Exact("/webhook".into()),
-        ];
-        Router::new(paths.iter())
-    }
-
-    #[test]
-    fn exact_beats_prefix_and_longest_prefix_wins() {
-        let router = router();
-        assert_eq!(router.find("/api/exact"), Some(2));
-        assert_eq!(router.find("/api/admin/x"), Some(1));
-        assert_eq!(router.find("/api/x"), Some(0));
-        assert_eq!(router.find("/webhook"), Some(3));
-        assert_eq!(router.find("/webhook/"), None);
-        assert_eq!(router.find("/api"), None);
-        assert_eq!(router.find("/other"), None);
-    }
-
-    #[test]
-    fn paths_not_in_normal_form_match_nothing() {
-        let router = router();
-        for path in [
-            "/api/../admin",
-            "/api/./x",
-            "/api//x",
-            "/api/%2e%2e/x",
-            "/api/a%2Fb",
-            "/api/a%5cb",
-            "/api/a\\b",
-            "api/x",
-            "/api/%00",
-            "/api/..;/admin",
-            "/api/.;x=1/b",
-            "/api/x/..;jsessionid=1",
-        ] {
-            assert_eq!(router.find(path), None, "{path}");
-        }
-        assert!(is_normal_path("/api/"));
-        assert!(is_normal_path("/api/a%20b"));
-        assert!(is_normal_path("/api/x;v=1"));
-        assert!(is_normal_path("/api/...;/x"));
-        assert!(is_normal_path("/"));
-    }
-}
+mod readings;
+#[cfg(test)]
+mod tests;

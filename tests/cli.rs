@@ -16,6 +16,8 @@ use stripe_app_gateway::secret::Secret;
 mod sign_verify;
 #[path = "cli/vectors.rs"]
 mod vectors;
+#[path = "cli/warnings.rs"]
+mod warnings;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stripe-app-gateway");
 const DEADLINE: Duration = Duration::from_secs(20);

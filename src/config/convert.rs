@@ -93,6 +93,9 @@ pub(super) fn convert(
             "127.0.0.1:9090",
         )?,
     };
+    if let Some(warning) = exposed_admin(&ctx, admin.listen) {
+        ctx.warnings.push(warning);
+    }
     let upstream = upstream(&ctx, &raw.upstream)?;
     let identity = identity(&ctx, raw.identity.header_prefix.as_deref())?;
     let tolerance = ctx.duration(
@@ -138,6 +141,19 @@ pub(super) fn convert(
         routes,
         warnings: ctx.warnings,
     })
+}
+
+/// The admin endpoints have no authentication yet: say so when others can reach them.
+fn exposed_admin(ctx: &Ctx<'_>, listen: SocketAddr) -> Option<String> {
+    if listen.ip().to_canonical().is_loopback() {
+        return None;
+    }
+    Some(format!(
+        "{}: admin.listen = \"{listen}\" is not a loopback address: /metrics and POST /reload \
+         are reachable, without authentication, by anyone who can reach that address; listen on \
+         127.0.0.1 or restrict who can reach it (firewall, network policy)",
+        ctx.file.display()
+    ))
 }
 
 fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {

@@ -1,7 +1,7 @@
 //! `[keyrings.NAME]` → [`KeyringConfig`]: kinds, secret sources, prefixes, `not_after`.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use super::convert::{is_label, Ctx};
@@ -68,11 +68,21 @@ fn secret(
     let (value, source) = match (raw.file, raw.env, raw.value) {
         (Some(file), None, None) => {
             let path = PathBuf::from(&file);
-            let text = std::fs::read_to_string(&path).map_err(|err| ConfigError {
+            let (text, open_mode) = read_secret_file(&path).map_err(|err| ConfigError {
                 file: path.clone(),
                 key: format!("{key}.file"),
                 reason: format!("cannot read secret file: {err}"),
             })?;
+            if let Some(mode) = open_mode {
+                // As ssh does for private keys: a secret others can read is no longer secret.
+                ctx.warnings.push(format!(
+                    "{}: {key}.file: secret file {} is accessible to group or others (mode \
+                     {mode:04o}); restrict it: chmod 600 {}",
+                    ctx.file.display(),
+                    path.display(),
+                    path.display()
+                ));
+            }
             (text, SecretSource::File(path))
         }
         (None, Some(name), None) => {
@@ -126,6 +136,29 @@ fn secret(
         not_after,
         source,
     })
+}
+
+/// Reads a secret file and, from the same open file, its permission bits when group or others
+/// have any access to it (unix only).
+fn read_secret_file(path: &Path) -> std::io::Result<(String, Option<u32>)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let open_mode = open_mode(&file.metadata()?);
+    let mut text = String::new();
+    file.read_to_string(&mut text)?;
+    Ok((text, open_mode))
+}
+
+#[cfg(unix)]
+fn open_mode(metadata: &std::fs::Metadata) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = metadata.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then_some(mode)
+}
+
+#[cfg(not(unix))]
+fn open_mode(_: &std::fs::Metadata) -> Option<u32> {
+    None
 }
 
 fn unix_seconds(text: &str) -> Option<i64> {

@@ -65,8 +65,9 @@ fn path(
     if !text.starts_with('/') {
         return Err(ctx.err(key, format!("{text:?} must start with '/'")));
     }
-    if !crate::routes::is_normal_path(text) {
-        return Err(ctx.err(key, format!("{text:?} is not a normalised path (no '.', '..' or empty segments, no '%', '?' or '#')")));
+    // No '%' at all: a route's path is compared with request paths byte for byte, never decoded.
+    if !crate::routes::is_normal_path(text) || text.contains('%') {
+        return Err(ctx.err(key, format!("{text:?} is not a normalised path (no '.', '..' or empty segments; no '%', ';', '\\', '?', '#', spaces or non-ASCII characters)")));
     }
     Ok(matcher(text.to_string()))
 }
@@ -361,14 +362,18 @@ pub(super) fn routes(
             ));
         }
         let converted = route(ctx, &base, entry, keyrings)?;
-        if !paths.insert(converted.path.clone()) {
+        // Backends that route case-insensitively would see one route where the gateway sees two.
+        if !paths.insert(match &converted.path {
+            PathMatch::Exact(p) => PathMatch::Exact(p.to_ascii_lowercase()),
+            PathMatch::Prefix(p) => PathMatch::Prefix(p.to_ascii_lowercase()),
+        }) {
             let shown = match &converted.path {
                 PathMatch::Exact(p) => format!("path {p:?}"),
                 PathMatch::Prefix(p) => format!("path_prefix {p:?}"),
             };
             return Err(ctx.err(
                 &base,
-                format!("duplicate {shown}: another route already matches it"),
+                format!("duplicate {shown}: another route already matches it (paths are compared ignoring ASCII case)"),
             ));
         }
         routes.push(converted);

@@ -277,3 +277,85 @@ fn values_in_parser_messages_are_blanked_and_syntax_errors_located() {
         "{err}"
     );
 }
+
+#[test]
+fn route_paths_hold_no_escapes_parameters_or_case_duplicates() {
+    for bad in ["/api/a%20b/", "/api;v=1/", "/caf\u{e9}/", "/api/a b/"] {
+        let err =
+            error(&base().replace("path_prefix = \"/api/\"", &format!("path_prefix = {bad:?}")));
+        assert_eq!(err.key, "routes[0].path_prefix", "{bad}");
+    }
+    let twin = "\n[[routes]]\nid = \"twin\"\npath_prefix = \"/API/\"\nauth = \"none\"\n";
+    let err = error(&format!("{}{twin}", base()));
+    assert_eq!(err.key, "routes[1]");
+    assert!(err.reason.contains("ignoring ASCII case"), "{err}");
+    // An exact path and a prefix of the same text are different routes.
+    let exact = "\n[[routes]]\nid = \"exact\"\npath = \"/API/\"\nauth = \"none\"\n";
+    assert!(parse(&format!("{}{exact}", base())).is_ok());
+}
+
+#[test]
+fn an_admin_listener_others_can_reach_is_warned_about() {
+    for listen in ["0.0.0.0:9090", "10.0.0.5:9090", "[::]:9090"] {
+        let config =
+            parse(&format!("{}\n[admin]\nlisten = \"{listen}\"\n", base())).expect("valid");
+        let warning = config.warnings.join("\n");
+        assert!(
+            warning.contains(&format!("admin.listen = \"{listen}\"")),
+            "{warning}"
+        );
+        assert!(warning.contains("/metrics and POST /reload"), "{warning}");
+        assert!(warning.starts_with("test.toml: "), "{warning}");
+    }
+    for listen in ["127.0.0.1:9090", "[::1]:9090", "[::ffff:127.0.0.1]:9090"] {
+        let config =
+            parse(&format!("{}\n[admin]\nlisten = \"{listen}\"\n", base())).expect("valid");
+        assert!(
+            config.warnings.is_empty(),
+            "{listen}: {:?}",
+            config.warnings
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn secret_files_open_to_group_or_others_are_warned_about_without_their_content() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("app-secret");
+    std::fs::write(&file, format!("{APP_SECRET}\n")).expect("write");
+    let text = base().replace(
+        &format!("value = \"{APP_SECRET}\""),
+        &format!("file = {:?}", file.display().to_string()),
+    );
+    for (mode, warned) in [
+        (0o644, true),
+        (0o640, true),
+        (0o604, true),
+        (0o600, false),
+        (0o400, false),
+    ] {
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        let warnings = parse(&text).expect("valid").warnings.join("\n");
+        assert_eq!(
+            warnings.contains("accessible to group or others"),
+            warned,
+            "{mode:o}: {warnings}"
+        );
+        if warned {
+            for needle in [
+                "test.toml",
+                "keyrings.app.secrets[0].file",
+                &format!("{mode:04o}"),
+            ] {
+                assert!(warnings.contains(needle), "{needle}: {warnings}");
+            }
+            assert!(
+                warnings.contains(&format!("chmod 600 {}", file.display())),
+                "{warnings}"
+            );
+            assert!(!warnings.contains(APP_SECRET), "{warnings}");
+        }
+    }
+}
