@@ -2,7 +2,8 @@
 //! matches. The path is matched byte for byte as it is forwarded, so a path that a backend could
 //! read as a *different* route's path matches nothing (deny by default). Refused:
 //!
-//! - paths not in normal form: no empty (`//`), `.` or `..` segment, no backslash, control
+//! - paths not in normal form: no empty (`//`), `.` or `..` segment, no segment ending in `.`
+//!   or `%20` (Windows strips those: `/api/admin./x` is `/api/admin/x` to IIS), no backslash, control
 //!   character, space, non-ASCII byte, `;` (path parameters, which Tomcat and Jetty strip and
 //!   `/..;/` abuses), `?` or `#`;
 //! - percent escapes a backend would decode into something routing depends on: unreserved
@@ -133,6 +134,11 @@ fn is_acceptable(path: &str, pattern_bytes: AsciiSet) -> bool {
     while let Some(segment) = segments.next() {
         let last = segments.peek().is_none();
         if (segment.is_empty() && !last) || segment == "." || segment == ".." {
+            return false;
+        }
+        // Windows (IIS, Kestrel on Windows) drops trailing dots and spaces from a segment:
+        // `/api/admin./x` and `/api/admin%20/x` reach `/api/admin/x` there.
+        if segment.ends_with('.') || segment.ends_with("%20") {
             return false;
         }
     }

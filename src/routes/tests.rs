@@ -62,7 +62,7 @@ fn paths_not_in_normal_form_match_nothing() {
             "/api/x\u{7f}",
         ],
     );
-    for path in ["/api/", "/", "/api/a%20b", "/api/...", "/api/{\"a\":1}"] {
+    for path in ["/api/", "/", "/api/a%20b", "/api/x.y/.z", "/api/{\"a\":1}"] {
         assert!(is_normal_path(path), "{path}");
     }
 }
@@ -181,4 +181,21 @@ fn case_variants_of_a_more_specific_route_are_refused() {
     assert_eq!(router.find("/WEBHOOK/x"), Some(CATCH_ALL));
     // Without the catch-all there is nothing case-sensitive to fall back to.
     assert_eq!(self::router().find("/API/admin/x"), None);
+}
+
+#[test]
+fn segments_windows_would_trim_are_refused() {
+    let router = router();
+    assert_refused(
+        &router,
+        &[
+            "/api/admin./x",
+            "/api/admin../x",
+            "/api/admin%20/x",
+            "/api/x.",
+            "/api/a%20",
+        ],
+    );
+    assert_eq!(router.find("/api/v1.2/x"), Some(API));
+    assert_eq!(router.find("/api/a%20b"), Some(API));
 }
