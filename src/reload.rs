@@ -235,6 +235,10 @@ fn keep_restart_keys(new: &mut Config, running: &Config) -> Vec<String> {
         new_server.idle_timeout != old_server.idle_timeout,
     );
     keep(
+        "server.http2_keepalive_interval",
+        new_server.http2_keepalive_interval != old_server.http2_keepalive_interval,
+    );
+    keep(
         "server.max_connections",
         new_server.max_connections != old_server.max_connections,
     );
@@ -246,6 +250,7 @@ fn keep_restart_keys(new: &mut Config, running: &Config) -> Vec<String> {
     new.server.header_read_timeout = running.server.header_read_timeout;
     new.server.max_header_bytes = running.server.max_header_bytes;
     new.server.idle_timeout = running.server.idle_timeout;
+    new.server.http2_keepalive_interval = running.server.http2_keepalive_interval;
     new.server.max_connections = running.server.max_connections;
     new.server.workers = running.server.workers;
     new.admin.listen = running.admin.listen;

@@ -1,32 +1,36 @@
-//! The data listener: accept loop, HTTP/1.1 and HTTP/2 (prior knowledge) connections with
-//! header-size and header-read limits, and graceful shutdown.
+//! The data listener: the accept loop bounded by `max_connections`, and graceful drain.
+//!
+//! - [`connection`]: one connection from accept to close: the first-head deadline, HTTP/1 or
+//!   HTTP/2 (prior knowledge) with header-size limits, the idle timeout, graceful close.
+//! - [`activity`]: the pure deadline rules a connection follows, and requests in flight.
+//! - [`sniff`]: the protocol read from the first bytes.
 
-use std::convert::Infallible;
+mod activity;
+mod connection;
+mod sniff;
+
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use std::net::SocketAddr;
-
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
+use self::connection::Connections;
 use crate::proxy::headers::Peer;
 use crate::proxy::Gateway;
 
-/// Serves `listener` until `stop` resolves, then stops accepting and gives in-flight requests
-/// `server.shutdown_grace` (from the snapshot current at that time) to finish.
+/// Serves `listener` until `stop` resolves, then stops accepting, closes idle connections and
+/// gives in-flight requests `server.shutdown_grace` (from the snapshot current at that time).
+///
+/// Connection settings and `max_connections` are read once, at start.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, stop: impl Future<Output = ()>) {
-    let builder = Arc::new(connection_builder(&gateway));
     let server = &gateway.snapshot().config.server;
-    let (first_byte_timeout, limit) = (
-        server.header_read_timeout,
-        Arc::new(Semaphore::new(server.max_connections)),
-    );
-    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Connections::new(server));
+    let limit = Arc::new(Semaphore::new(server.max_connections));
+    // Every connection task holds a receiver: `closed()` resolves when the last one ends.
+    let (drain, draining) = watch::channel(false);
     tokio::pin!(stop);
     loop {
         let (stream, remote, permit) = tokio::select! {
@@ -36,39 +40,24 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, stop: impl Futu
             },
             () = &mut stop => break,
         };
+        let accepted = Instant::now();
         let _ = stream.set_nodelay(true);
-        let gateway = gateway.clone();
         // Per-connection facts, computed once: the peer's address as a header value.
         let peer = Peer::new(remote.ip().to_canonical(), false, "http");
-        let service = service_fn(move |request| {
-            let gateway = gateway.clone();
-            let peer = peer.clone();
-            async move { Ok::<_, Infallible>(gateway.handle(request, &peer).await) }
-        });
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let (connections, gateway, draining) =
+            (connections.clone(), gateway.clone(), draining.clone());
         tokio::spawn(async move {
-            // The protocol sniff (HTTP/1 or HTTP/2) has no timeout of its own: a client that
-            // connects and says nothing is dropped after `header_read_timeout`.
-            let mut first = [0u8; 1];
-            if !matches!(
-                tokio::time::timeout(first_byte_timeout, stream.peek(&mut first)).await,
-                Ok(Ok(1..))
-            ) {
-                return;
-            }
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .into_owned();
-            let _ = watcher.watch(connection).await;
+            connections
+                .serve(stream, accepted, gateway, peer, draining)
+                .await;
             drop(permit);
         });
     }
     drop(listener);
+    drop(draining);
+    drain.send_replace(true);
     let grace = gateway.snapshot().config.server.shutdown_grace;
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(grace, drain.closed()).await.is_err() {
         tracing::warn!(grace = ?grace, "shutdown grace elapsed with requests still in flight");
     }
 }
@@ -89,23 +78,4 @@ async fn accept(
             None
         }
     }
-}
-
-fn connection_builder(gateway: &Gateway) -> auto::Builder<TokioExecutor> {
-    let server = &gateway.snapshot().config.server;
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(server.header_read_timeout)
-        .max_buf_size(server.max_header_bytes)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(128)
-        .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
-        .keep_alive_interval(server.idle_timeout)
-        .keep_alive_timeout(server.header_read_timeout);
-    builder
 }

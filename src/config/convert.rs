@@ -225,6 +225,11 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
             raw.idle_timeout.as_deref(),
             Duration::from_secs(60),
         )?,
+        http2_keepalive_interval: ctx.positive_duration(
+            "server.http2_keepalive_interval",
+            raw.http2_keepalive_interval.as_deref(),
+            Duration::from_secs(60),
+        )?,
         trusted_proxies,
         shutdown_delay: ctx.duration(
             "server.shutdown_delay",

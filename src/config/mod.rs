@@ -65,9 +65,14 @@ pub struct ServerConfig {
     /// Bytes all buffered request bodies may hold together (≥ `max_body_bytes`).
     pub max_buffered_bytes: usize,
     pub max_header_bytes: usize,
+    /// From accept to the first complete request head (whatever the protocol); on HTTP/1 also
+    /// from the first byte of each later head to its end. Doubles as the HTTP/2 ping timeout.
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed (HTTP/2: `GOAWAY`).
     pub idle_timeout: Duration,
+    /// Interval of HTTP/2 keep-alive pings.
+    pub http2_keepalive_interval: Duration,
     pub trusted_proxies: Vec<IpNet>,
     pub shutdown_delay: Duration,
     pub shutdown_grace: Duration,

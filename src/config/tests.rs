@@ -57,6 +57,31 @@ fn a_minimal_config_gets_the_documented_defaults() {
 }
 
 #[test]
+fn idle_timeout_and_http2_keepalive_interval_are_separate_keys() {
+    let config = parse(&base()).expect("valid");
+    assert_eq!(config.server.idle_timeout, Duration::from_secs(60));
+    assert_eq!(
+        config.server.http2_keepalive_interval,
+        Duration::from_secs(60)
+    );
+    let config = parse(&format!(
+        "[server]\nidle_timeout = \"5s\"\nhttp2_keepalive_interval = \"20s\"\n{}",
+        base()
+    ))
+    .expect("valid");
+    assert_eq!(config.server.idle_timeout, Duration::from_secs(5));
+    assert_eq!(
+        config.server.http2_keepalive_interval,
+        Duration::from_secs(20)
+    );
+    let err = error(&format!(
+        "[server]\nhttp2_keepalive_interval = \"0s\"\n{}",
+        base()
+    ));
+    assert_eq!(err.key, "server.http2_keepalive_interval");
+}
+
+#[test]
 fn the_shipped_configs_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for name in ["config/gateway.toml", "config/example.toml"] {

@@ -1,0 +1,160 @@
+//! One client connection, from accept to close: the deadline for its first request head, the
+//! protocol sniff, hyper's HTTP/1 or HTTP/2 connection, the idle timeout and graceful close.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::activity::{Activity, Step, Timeouts, Tracked};
+use super::sniff::{sniff, ClientIo, Protocol};
+use crate::config::ServerConfig;
+use crate::proxy::headers::Peer;
+use crate::proxy::Gateway;
+
+/// How the data listener's connections are served: hyper's builders and the timeouts, fixed
+/// at start.
+#[derive(Debug, Clone)]
+pub struct Connections {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    timeouts: Timeouts,
+}
+
+impl Connections {
+    /// The connection settings of `server`.
+    pub fn new(server: &ServerConfig) -> Connections {
+        let mut http1 = http1::Builder::new();
+        // hyper's own header timer starts only when hyper first polls, and again as soon as a
+        // keep-alive connection goes idle; `Activity` keeps both deadlines instead.
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(None)
+            .max_buf_size(server.max_header_bytes)
+            .keep_alive(true);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(128)
+            .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
+            .keep_alive_interval(server.http2_keepalive_interval)
+            .keep_alive_timeout(server.header_read_timeout);
+        Connections {
+            http1,
+            http2,
+            timeouts: Timeouts {
+                header_read: server.header_read_timeout,
+                idle: server.idle_timeout,
+            },
+        }
+    }
+
+    /// Serves one connection, accepted at `accepted`, until it closes.
+    ///
+    /// Everything before the first complete request head (the protocol sniff, then the HTTP/1
+    /// head, or the HTTP/2 preface, SETTINGS and first HEADERS) runs under one deadline,
+    /// `header_read_timeout` after accept, however the bytes trickle in; a TLS handshake
+    /// belongs under the same deadline, before the sniff. Then the connection closes after
+    /// `idle_timeout` with no request in flight. `draining` turning true closes it gracefully.
+    pub async fn serve<I>(
+        &self,
+        mut io: I,
+        accepted: Instant,
+        gateway: Arc<Gateway>,
+        peer: Peer,
+        mut draining: watch::Receiver<bool>,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let first_head_by = accepted + self.timeouts.header_read;
+        let sniffed = tokio::select! {
+            sniffed = tokio::time::timeout_at(first_head_by, sniff(&mut io)) => sniffed,
+            _ = draining.wait_for(|draining| *draining) => return,
+        };
+        let Ok(Some((protocol, first_bytes))) = sniffed else {
+            return;
+        };
+        let activity = Activity::new(accepted, self.timeouts, protocol == Protocol::Http1);
+        let io = TokioIo::new(ClientIo::new(first_bytes, io, activity.clone()));
+        let requests = activity.clone();
+        let service = service_fn(move |request| {
+            let in_flight = requests.start_request();
+            let (gateway, peer) = (gateway.clone(), peer.clone());
+            async move {
+                let response = gateway.handle(request, &peer).await;
+                Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
+            }
+        });
+        match protocol {
+            Protocol::Http1 => {
+                let connection = self.http1.serve_connection(io, service);
+                drive(
+                    connection,
+                    http1::Connection::graceful_shutdown,
+                    &activity,
+                    draining,
+                )
+                .await;
+            }
+            Protocol::Http2 => {
+                let connection = self.http2.serve_connection(io, service);
+                drive(
+                    connection,
+                    http2::Connection::graceful_shutdown,
+                    &activity,
+                    draining,
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// Polls `connection` to its end, closing it gracefully when it has been idle too long or
+/// the server drains, and dropping it when a head, or a graceful close, is overdue.
+async fn drive<C: Future>(
+    connection: C,
+    graceful_shutdown: impl Fn(Pin<&mut C>),
+    activity: &Activity,
+    mut draining: watch::Receiver<bool>,
+) {
+    tokio::pin!(connection);
+    let mut changes = activity.changes();
+    loop {
+        let due = activity.due();
+        let timer = async {
+            match due {
+                Some(due) => tokio::time::sleep_until(due.at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = changes.changed() => {}
+            _ = draining.wait_for(|draining| *draining), if !activity.is_closing() => {
+                graceful_shutdown(connection.as_mut());
+                activity.close();
+            }
+            () = timer => {
+                // A request may have started since: only act on what is due now.
+                match activity.due() {
+                    Some(due) if due.at <= Instant::now() => match due.step {
+                        Step::CloseGracefully => {
+                            graceful_shutdown(connection.as_mut());
+                            activity.close();
+                        }
+                        Step::Drop => return,
+                    },
+                    _ => {}
+                }
+            }
+        }
+    }
+}
