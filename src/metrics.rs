@@ -46,6 +46,8 @@ pub struct Metrics {
     pub config_last_reload_success_timestamp: Gauge,
     /// `secret_not_after_timestamp_seconds{keyring,secret}`.
     pub secret_not_after: GaugeVec,
+    /// `tls_cert_not_after_timestamp_seconds{listener}`.
+    pub tls_cert_not_after: GaugeVec,
     /// `webhook_events_total{route,outcome}`.
     pub webhook_events: IntCounterVec,
     /// `build_info{version}`.
@@ -81,7 +83,7 @@ impl Metrics {
             secret_matches: IntCounterVec::new(opts("secret_matches_total", "Verified signatures, by keyring and the secret id that matched."), &["keyring", "secret"])?,
             signature_age: histogram("signature_age_seconds", "Age of accepted signature timestamps (future ones count as 0), by keyring.", AGE_BUCKETS, &["keyring"])?,
             upstream_duration: histogram("upstream_duration_seconds", "Time for the upstream to answer with a response head, by route.", LATENCY_BUCKETS, &["route"])?,
-            upstream_errors: IntCounterVec::new(opts("upstream_errors_total", "Upstream failures, by route and kind (connect, timeout, broken)."), &["route", "kind"])?,
+            upstream_errors: IntCounterVec::new(opts("upstream_errors_total", "Upstream failures, by route and kind (connect, timeout, broken, tls)."), &["route", "kind"])?,
             in_flight: IntGauge::with_opts(opts("in_flight_requests", "Requests being handled right now."))?,
             config_reloads: IntCounterVec::new(opts("config_reloads_total", "Configuration reloads, by result (success, failure)."), &["result"])?,
             config_last_reload_success: IntGauge::with_opts(opts("config_last_reload_success", "1 if the last reload attempt succeeded, else 0."))?,
@@ -92,6 +94,10 @@ impl Metrics {
             secret_not_after: GaugeVec::new(
                 opts("secret_not_after_timestamp_seconds", "Unix time at which a secret stops verifying (secrets with a not_after only)."),
                 &["keyring", "secret"],
+            )?,
+            tls_cert_not_after: GaugeVec::new(
+                opts("tls_cert_not_after_timestamp_seconds", "Unix time at which the certificate a listener serves expires (listener: data, admin; TLS listeners only)."),
+                &["listener"],
             )?,
             webhook_events: IntCounterVec::new(
                 opts("webhook_events_total", "Verified webhook events, by route and outcome (forwarded, filtered, duplicate, in_flight, failed)."),
@@ -113,6 +119,7 @@ impl Metrics {
             metrics.config_last_reload_success_timestamp.clone(),
         ))?;
         registry.register(Box::new(metrics.secret_not_after.clone()))?;
+        registry.register(Box::new(metrics.tls_cert_not_after.clone()))?;
         registry.register(Box::new(metrics.webhook_events.clone()))?;
         registry.register(Box::new(metrics.build_info.clone()))?;
         #[cfg(target_os = "linux")]
@@ -177,7 +184,7 @@ pub struct RouteMetrics {
     /// `upstream_duration_seconds{route}`.
     pub upstream_duration: prometheus::Histogram,
     /// `upstream_errors_total{route,kind}`, indexed by [`UpstreamFailure`].
-    pub upstream_errors: [prometheus::IntCounter; 3],
+    pub upstream_errors: [prometheus::IntCounter; UpstreamFailure::ALL.len()],
 }
 
 impl RouteMetrics {

@@ -1,5 +1,5 @@
-//! The data listener: accept loop, HTTP/1.1 and HTTP/2 (prior knowledge) connections with
-//! header-size and header-read limits, and graceful shutdown.
+//! The data listener: accept loop, HTTP/1.1 and HTTP/2 (prior knowledge, or ALPN over TLS)
+//! connections with header-size and header-read limits, and graceful shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -16,11 +16,13 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::proxy::headers::Peer;
 use crate::proxy::Gateway;
+use crate::tls::server::Builders;
+use crate::tls::ListenerTls;
 
 /// Serves `listener` until `stop` resolves, then stops accepting and gives in-flight requests
 /// `server.shutdown_grace` (from the snapshot current at that time) to finish.
 pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, stop: impl Future<Output = ()>) {
-    let builder = Arc::new(connection_builder(&gateway));
+    let builders = Arc::new(Builders::new(connection_builder(&gateway)));
     let server = &gateway.snapshot().config.server;
     let (first_byte_timeout, limit) = (
         server.header_read_timeout,
@@ -38,25 +40,39 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, stop: impl Futu
         };
         let _ = stream.set_nodelay(true);
         let gateway = gateway.clone();
+        // TLS with the current snapshot's pair: a reloaded one serves new handshakes only.
+        let tls = gateway
+            .snapshot()
+            .config
+            .server
+            .tls
+            .as_ref()
+            .map(ListenerTls::acceptor);
+        let proto = if tls.is_some() { "https" } else { "http" };
         // Per-connection facts, computed once: the peer's address as a header value.
-        let peer = Peer::new(remote.ip().to_canonical(), false, "http");
+        let peer = Peer::new(remote.ip().to_canonical(), false, proto);
         let service = service_fn(move |request| {
             let gateway = gateway.clone();
             let peer = peer.clone();
             async move { Ok::<_, Infallible>(gateway.handle(request, &peer).await) }
         });
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let (builders, watcher) = (builders.clone(), graceful.watcher());
         tokio::spawn(async move {
             // The protocol sniff (HTTP/1 or HTTP/2) has no timeout of its own: a client that
-            // connects and says nothing is dropped after `header_read_timeout`.
-            let mut first = [0u8; 1];
-            if !matches!(
-                tokio::time::timeout(first_byte_timeout, stream.peek(&mut first)).await,
-                Ok(Ok(1..))
-            ) {
+            // connects and says nothing is dropped after `header_read_timeout`. The TLS
+            // handshake, when configured, completes within the same deadline.
+            let opened = tokio::time::timeout(first_byte_timeout, async {
+                let mut first = [0u8; 1];
+                match stream.peek(&mut first).await {
+                    Ok(1..) => crate::tls::server::open(stream, tls).await,
+                    _ => None,
+                }
+            });
+            let Ok(Some((stream, protocol))) = opened.await else {
                 return;
-            }
-            let connection = builder
+            };
+            let connection = builders
+                .get(protocol)
                 .serve_connection(TokioIo::new(stream), service)
                 .into_owned();
             let _ = watcher.watch(connection).await;
@@ -94,6 +110,7 @@ async fn accept(
 fn connection_builder(gateway: &Gateway) -> auto::Builder<TokioExecutor> {
     let server = &gateway.snapshot().config.server;
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    http2_limits(&mut builder);
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -108,4 +125,17 @@ fn connection_builder(gateway: &Gateway) -> auto::Builder<TokioExecutor> {
         .keep_alive_interval(server.idle_timeout)
         .keep_alive_timeout(server.header_read_timeout);
     builder
+}
+
+/// HTTP/2 limits beyond hyper's defaults, the same over TLS and in plaintext: a client can
+/// hold at most 1 MiB of unread request body per connection (256 KiB per stream), and one that
+/// resets streams faster than they are answered (CVE-2023-44487, "rapid reset") or keeps
+/// provoking stream errors (CVE-2025-8671) is disconnected.
+fn http2_limits(builder: &mut auto::Builder<TokioExecutor>) {
+    builder
+        .http2()
+        .initial_stream_window_size(256 * 1024)
+        .initial_connection_window_size(1024 * 1024)
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(256);
 }

@@ -80,7 +80,12 @@ pub(super) async fn forward(
     let started = Instant::now();
     let timeouts = &route.metrics.upstream_errors[UpstreamFailure::Timeout as usize];
     let result = pool
-        .send(Request::from_parts(parts, body), route.timeout, timeouts)
+        .send(
+            Request::from_parts(parts, body),
+            &route.id,
+            route.timeout,
+            timeouts,
+        )
         .await;
     let took = started.elapsed();
     match result {
@@ -105,7 +110,7 @@ pub(super) async fn forward(
             record.upstream_failure = Some(failure);
             Err(match failure {
                 UpstreamFailure::Timeout => GatewayError::UpstreamTimeout,
-                UpstreamFailure::Connect | UpstreamFailure::Broken => {
+                UpstreamFailure::Connect | UpstreamFailure::Broken | UpstreamFailure::Tls => {
                     GatewayError::UpstreamUnavailable
                 }
             })
