@@ -1,5 +1,6 @@
-//! The admin listener (loopback by default): `GET /healthz`, `GET /readyz`, `GET /metrics`,
-//! `POST /reload`. Nothing here is reachable through the data listener.
+//! The admin listener (loopback by default, TLS with `[admin] tls`): `GET /healthz`,
+//! `GET /readyz`, `GET /metrics`, `POST /reload`. Nothing here is reachable through the data
+//! listener.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -34,15 +35,20 @@ pub async fn serve(listener: TcpListener, admin: Admin, stop: impl Future<Output
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
+                let tls = admin.gateway.snapshot().config.admin.tls.as_ref().map(crate::tls::ListenerTls::acceptor);
                 let admin = admin.clone();
                 let service = service_fn(move |request| {
                     let admin = admin.clone();
                     async move { Ok::<_, Infallible>(admin.handle(request).await) }
                 });
                 tokio::spawn(async move {
+                    // The TLS handshake, when configured, gets as long as a request head.
+                    let head = std::time::Duration::from_secs(10);
+                    let opened = tokio::time::timeout(head, crate::tls::server::open(stream, tls));
+                    let Ok(Some((stream, _))) = opened.await else { return };
                     let _ = hyper::server::conn::http1::Builder::new()
                         .timer(TokioTimer::new())
-                        .header_read_timeout(std::time::Duration::from_secs(10))
+                        .header_read_timeout(head)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
@@ -100,6 +106,10 @@ impl Admin {
         for (name, keyring) in &snapshot.keyrings {
             let ok = keyring.secrets().iter().any(|secret| secret.is_active(now));
             checks.push(json!({ "name": format!("keyring:{name}"), "ok": ok, "detail": if ok { "an unexpired secret" } else { "every secret has expired" } }));
+        }
+        for (listener, tls) in crate::tls::listeners(&snapshot.config) {
+            let ok = tls.leaf.not_after > now;
+            checks.push(json!({ "name": format!("tls_certificate:{listener}"), "ok": ok, "detail": if ok { "not expired" } else { "the certificate has expired" } }));
         }
         checks.push(json!({ "name": "not_draining", "ok": !self.gateway.is_draining() }));
         let ready = checks.iter().all(|check| check["ok"] == true);

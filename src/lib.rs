@@ -11,6 +11,7 @@
 //! - [`error`]: every refusal and its JSON response.
 //! - [`snapshot`]: config, keyrings, compiled routes and header names in one immutable value.
 //! - [`config`]: the TOML file → validated types; [`secret`]: the redacted `Secret`.
+//! - [`tls`]: rustls for the listeners and for `https://` upstreams; PEM certificates and keys.
 //! - [`reload`]: hot reload (file watch, poll, SIGHUP, `POST /reload`); [`signal`]: signals.
 //! - [`accesslog`]: the buffered access log.
 //! - [`admin`]: `/healthz`, `/readyz`, `/metrics`, `/reload`; [`metrics`]: Prometheus.
@@ -36,3 +37,4 @@ pub mod signal;
 pub mod snapshot;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

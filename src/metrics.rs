@@ -52,6 +52,8 @@ pub struct Metrics {
     pub config_last_reload_success_timestamp: Gauge,
     /// `secret_not_after_timestamp_seconds{keyring,secret}`.
     pub secret_not_after: GaugeVec,
+    /// `tls_cert_not_after_timestamp_seconds{listener}`.
+    pub tls_cert_not_after: GaugeVec,
     /// `webhook_events_total{route,outcome}`.
     pub webhook_events: IntCounterVec,
     /// `build_info{version}`.
@@ -87,7 +89,7 @@ impl Metrics {
             secret_matches: IntCounterVec::new(opts("secret_matches_total", "Verified signatures, by keyring and the secret id that matched."), &["keyring", "secret"])?,
             signature_age: histogram("signature_age_seconds", "Age of accepted signature timestamps (future ones count as 0), by keyring.", AGE_BUCKETS, &["keyring"])?,
             upstream_duration: histogram("upstream_duration_seconds", "Time for the upstream to answer with a response head, by route.", LATENCY_BUCKETS, &["route"])?,
-            upstream_errors: IntCounterVec::new(opts("upstream_errors_total", "Upstream failures, by route and kind (connect, timeout, broken, invalid_response)."), &["route", "kind"])?,
+            upstream_errors: IntCounterVec::new(opts("upstream_errors_total", "Upstream failures, by route and kind (connect, timeout, broken, invalid_response, tls)."), &["route", "kind"])?,
             in_flight: IntGauge::with_opts(opts("in_flight_requests", "Requests being handled right now."))?,
             buffered_body_bytes: IntGauge::with_opts(opts(
                 "buffered_body_bytes",
@@ -102,6 +104,10 @@ impl Metrics {
             secret_not_after: GaugeVec::new(
                 opts("secret_not_after_timestamp_seconds", "Unix time at which a secret stops verifying (secrets with a not_after only)."),
                 &["keyring", "secret"],
+            )?,
+            tls_cert_not_after: GaugeVec::new(
+                opts("tls_cert_not_after_timestamp_seconds", "Unix time at which the certificate a listener serves expires (listener: data, admin; TLS listeners only)."),
+                &["listener"],
             )?,
             webhook_events: IntCounterVec::new(
                 opts("webhook_events_total", "Verified webhook events, by route and outcome (forwarded, filtered, duplicate, in_flight, failed)."),
@@ -124,6 +130,7 @@ impl Metrics {
             metrics.config_last_reload_success_timestamp.clone(),
         ))?;
         registry.register(Box::new(metrics.secret_not_after.clone()))?;
+        registry.register(Box::new(metrics.tls_cert_not_after.clone()))?;
         registry.register(Box::new(metrics.webhook_events.clone()))?;
         registry.register(Box::new(metrics.build_info.clone()))?;
         #[cfg(target_os = "linux")]
@@ -232,12 +239,13 @@ impl RouteMetrics {
 
     /// Counts an upstream failure of `kind`.
     pub fn upstream_error(&self, kind: UpstreamFailure) {
-        let [connect, timeout, broken, invalid] = &self.upstream_errors;
+        let [connect, timeout, broken, invalid, tls] = &self.upstream_errors;
         match kind {
             UpstreamFailure::Connect => connect,
             UpstreamFailure::Timeout => timeout,
             UpstreamFailure::Broken => broken,
             UpstreamFailure::InvalidResponse => invalid,
+            UpstreamFailure::Tls => tls,
         }
         .inc();
     }

@@ -179,8 +179,10 @@ pub fn record_success(metrics: &Metrics) {
     metrics.config_last_reload_success_timestamp.set(now);
 }
 
-/// Sets `secret_not_after_timestamp_seconds` for every secret of `snapshot` that has one.
+/// Sets `secret_not_after_timestamp_seconds` for every secret of `snapshot` that has one (and
+/// `tls_cert_not_after_timestamp_seconds` for each TLS listener).
 pub fn publish_secret_expiry(metrics: &Metrics, snapshot: &Snapshot) {
+    crate::tls::publish_expiry(metrics, &snapshot.config);
     metrics.secret_not_after.reset();
     for (name, keyring) in &snapshot.keyrings {
         for secret in keyring.secrets() {
@@ -194,8 +196,10 @@ pub fn publish_secret_expiry(metrics: &Metrics, snapshot: &Snapshot) {
     }
 }
 
-/// Logs one line per secret that has expired or expires within 24 h.
+/// Logs one line per secret that has expired or expires within 24 h (and per listener
+/// certificate within 7 days).
 pub fn warn_expiring_secrets(snapshot: &Snapshot, now: i64) {
+    crate::tls::warn_expiring(&snapshot.config, now);
     for (name, keyring) in &snapshot.keyrings {
         for secret in keyring.secrets() {
             match secret.not_after() {
@@ -256,6 +260,7 @@ fn keep_restart_keys(new: &mut Config, running: &Config) -> Vec<String> {
     new.admin.listen = running.admin.listen;
     new.log = running.log.clone();
     new.reload = running.reload.clone();
+    changed.extend(crate::tls::keep_listener_presence(new, running));
     changed
 }
 

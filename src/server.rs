@@ -1,7 +1,8 @@
 //! The data listener: the accept loop bounded by `max_connections`, and graceful drain.
 //!
-//! - [`connection`]: one connection from accept to close: the first-head deadline, HTTP/1 or
-//!   HTTP/2 (prior knowledge) with header-size limits, the idle timeout, graceful close.
+//! - [`connection`]: one connection from accept to close: the first-head deadline (TLS
+//!   handshake included), HTTP/1 or HTTP/2 (prior knowledge, or ALPN over TLS) with header-size
+//!   and HTTP/2 limits, the idle timeout, graceful close.
 //! - [`activity`]: the pure deadline rules a connection follows, and requests in flight.
 //! - [`sniff`]: the protocol read from the first bytes.
 
@@ -20,6 +21,7 @@ use tokio::time::Instant;
 use self::connection::Connections;
 use crate::proxy::headers::Peer;
 use crate::proxy::Gateway;
+use crate::tls::server::ListenerTls;
 
 /// Serves `listener` until `stop` resolves, then stops accepting, closes idle connections and
 /// gives in-flight requests `server.shutdown_grace` (from the snapshot current at that time).
@@ -42,13 +44,22 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, stop: impl Futu
         };
         let accepted = Instant::now();
         let _ = stream.set_nodelay(true);
+        // TLS with the current snapshot's pair: a reloaded one serves new handshakes only.
+        let tls = gateway
+            .snapshot()
+            .config
+            .server
+            .tls
+            .as_ref()
+            .map(ListenerTls::acceptor);
+        let proto = if tls.is_some() { "https" } else { "http" };
         // Per-connection facts, computed once: the peer's address as a header value.
-        let peer = Peer::new(remote.ip().to_canonical(), false, "http");
+        let peer = Peer::new(remote.ip().to_canonical(), false, proto);
         let (connections, gateway, draining) =
             (connections.clone(), gateway.clone(), draining.clone());
         tokio::spawn(async move {
             connections
-                .serve(stream, accepted, gateway, peer, draining)
+                .serve(stream, tls, accepted, gateway, peer, draining)
                 .await;
             drop(permit);
         });

@@ -164,10 +164,10 @@ impl Snapshot {
         };
         let compile = |route| compile_route(route, &config, &find, metrics, &client);
         let routes: Vec<Route> = config.routes.iter().map(compile).collect();
-        let in_use: Vec<&http::uri::Authority> = routes
+        let in_use: Vec<(&http::uri::Scheme, &http::uri::Authority)> = routes
             .iter()
             .filter_map(|route| match &route.upstream {
-                UpstreamTarget::Http { authority, .. } => Some(authority),
+                UpstreamTarget::Http { scheme, authority } => Some((scheme, authority)),
                 UpstreamTarget::Echo => None,
             })
             .collect();
@@ -226,9 +226,9 @@ fn compile_route(
     let (upstream_host, pool) = match &upstream {
         UpstreamTarget::Echo => (None, None),
         // An authority parsed from a URL is always a valid header value.
-        UpstreamTarget::Http { authority, .. } => (
+        UpstreamTarget::Http { scheme, authority } => (
             HeaderValue::from_str(authority.as_str()).ok(),
-            Some(client.pool(authority)),
+            Some(client.pool(scheme, authority)),
         ),
     };
     Route {

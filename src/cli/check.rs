@@ -23,6 +23,21 @@ fn print_summary(config: &Config, now: i64) {
         config.admin.listen,
         config.upstream.target
     );
+    for (listener, tls) in crate::tls::listeners(config) {
+        let at = tls.leaf.not_after;
+        let expiry = if at <= now {
+            "EXPIRED at"
+        } else {
+            "valid until"
+        };
+        say!(
+            "tls {listener}: {} (subject {}, serial {}), {expiry} {}",
+            tls.cert_file.display(),
+            tls.leaf.subject,
+            tls.leaf.serial,
+            rfc3339(at)
+        );
+    }
     for (name, keyring) in &config.keyrings {
         say!(
             "keyring {name} ({}, {} secret(s))",

@@ -11,6 +11,7 @@ use ipnet::IpNet;
 
 use super::raw::{RawConfig, RawServer, RawUpstream};
 use super::*;
+use crate::tls::server::Offer;
 
 /// Names the file being converted so every error can say where it comes from.
 pub(super) struct Ctx<'a> {
@@ -92,6 +93,7 @@ pub(super) fn convert(
             raw.admin.listen.as_deref(),
             "127.0.0.1:9090",
         )?,
+        tls: super::tls::listener(&ctx, "admin.tls", raw.admin.tls.as_ref(), Offer::Http1)?,
     };
     if let Some(warning) = exposed_admin(&ctx, admin.listen) {
         ctx.warnings.push(warning);
@@ -207,6 +209,7 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
     }
     Ok(ServerConfig {
         listen: ctx.socket_addr("server.listen", raw.listen.as_deref(), "0.0.0.0:8080")?,
+        tls: super::tls::listener(ctx, "server.tls", raw.tls.as_ref(), Offer::Http2AndHttp1)?,
         max_body_bytes,
         max_buffered_bytes,
         max_header_bytes,
@@ -310,6 +313,7 @@ fn upstream(ctx: &Ctx<'_>, raw: &RawUpstream) -> Result<UpstreamConfig, ConfigEr
             256,
             65_536,
         )?,
+        tls: super::tls::upstream(ctx, raw)?,
     })
 }
 
@@ -329,13 +333,20 @@ pub(super) fn upstream_target(
         .scheme()
         .cloned()
         .ok_or_else(|| bad("needs a scheme (http://)"))?;
-    if scheme != Scheme::HTTP {
-        return Err(bad("uses a scheme this build cannot forward to: only http:// and builtin:echo are supported"));
+    if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+        return Err(bad(
+            "uses a scheme the gateway cannot forward to: use http://, https:// or builtin:echo",
+        ));
     }
     let authority = uri
         .authority()
         .cloned()
         .ok_or_else(|| bad("needs a host"))?;
+    if scheme == Scheme::HTTPS && !super::tls::is_server_name(authority.host()) {
+        return Err(bad(
+            "has a host that TLS cannot verify (not a DNS name or IP address)",
+        ));
+    }
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
         return Err(bad(
             "must not have a path or query: requests keep their own path",

@@ -10,6 +10,7 @@ mod raw;
 mod route;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -61,6 +62,8 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// `server.tls`: terminate TLS with this pair (restart to turn on or off).
+    pub tls: Option<crate::tls::ListenerTls>,
     pub max_body_bytes: usize,
     /// Bytes all buffered request bodies may hold together (≥ `max_body_bytes`).
     pub max_buffered_bytes: usize,
@@ -86,6 +89,8 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
+    /// `admin.tls`.
+    pub tls: Option<crate::tls::ListenerTls>,
 }
 
 /// `[upstream]`.
@@ -99,6 +104,8 @@ pub struct UpstreamConfig {
     pub webhook_timeout: Duration,
     pub pool_idle_timeout: Duration,
     pub pool_max_idle_per_host: usize,
+    /// Trust anchors, client pair and `server_name` for `https://` upstreams.
+    pub tls: std::sync::Arc<crate::tls::UpstreamTls>,
 }
 
 /// Where requests go.
@@ -106,7 +113,7 @@ pub struct UpstreamConfig {
 pub enum UpstreamTarget {
     /// `builtin:echo`: answers with a JSON view of the request it received.
     Echo,
-    /// `http://host:port`.
+    /// `http://host:port` or `https://host:port`.
     Http {
         scheme: Scheme,
         authority: Authority,
@@ -322,16 +329,28 @@ impl Config {
         let Ok(raw) = toml::from_str::<raw::RawConfig>(&text) else {
             return Vec::new();
         };
-        raw.keyrings
-            .into_values()
-            .flat_map(|keyring| keyring.secrets)
-            .filter_map(|secret| secret.file.map(PathBuf::from))
-            .collect()
+        let mut files = tls::declared_files(&raw);
+        files.extend(
+            raw.keyrings
+                .into_values()
+                .flat_map(|keyring| keyring.secrets)
+                .filter_map(|secret| secret.file.map(PathBuf::from)),
+        );
+        files
     }
 
-    /// Every file this configuration depends on: the config file and each secret file.
+    /// Every file this configuration depends on: the config file, each secret file and each
+    /// TLS certificate, key and CA file.
     pub fn referenced_files(&self) -> Vec<PathBuf> {
         let mut files = vec![self.path.clone()];
+        for tls in [&self.server.tls, &self.admin.tls].into_iter().flatten() {
+            files.extend([tls.cert_file.clone(), tls.key_file.clone()]);
+        }
+        let upstream = &self.upstream.tls.files;
+        files.extend(upstream.ca_file.iter().cloned());
+        if let Some((cert, key)) = &upstream.client_pair {
+            files.extend([cert.clone(), key.clone()]);
+        }
         for keyring in self.keyrings.values() {
             for secret in &keyring.secrets {
                 if let SecretSource::File(path) = &secret.source {

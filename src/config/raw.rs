@@ -33,6 +33,7 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: Option<String>,
+    pub tls: Option<RawTls>,
     pub max_body_bytes: Option<u64>,
     pub max_buffered_bytes: Option<u64>,
     pub max_header_bytes: Option<u64>,
@@ -52,6 +53,15 @@ pub struct RawServer {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub listen: Option<String>,
+    pub tls: Option<RawTls>,
+}
+
+/// `tls = { cert_file, key_file }` of a listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: String,
+    pub key_file: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +73,10 @@ pub struct RawUpstream {
     pub webhook_timeout: Option<String>,
     pub pool_idle_timeout: Option<String>,
     pub pool_max_idle_per_host: Option<u64>,
+    pub ca_file: Option<String>,
+    pub client_cert_file: Option<String>,
+    pub client_key_file: Option<String>,
+    pub server_name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

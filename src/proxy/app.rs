@@ -137,12 +137,12 @@ struct ReplayMark {
 }
 
 /// Whether the request certainly never reached the backend, so that its signature may be used
-/// again: only when no connection could be made (refused, unreachable, connect timeout), as a
-/// request is written only to a connection. After a timeout or a broken connection the
+/// again: only when no connection could be made (refused, unreachable, connect timeout, a TLS
+/// handshake that failed), as a request is written only to an established connection. After a timeout or a broken connection the
 /// backend may have received it and acted on it: the signature stays spent.
 fn nothing_reached_the_backend(failure: Option<UpstreamFailure>) -> bool {
     match failure {
-        Some(UpstreamFailure::Connect) => true,
+        Some(UpstreamFailure::Connect | UpstreamFailure::Tls) => true,
         Some(
             UpstreamFailure::Timeout | UpstreamFailure::Broken | UpstreamFailure::InvalidResponse,
         )

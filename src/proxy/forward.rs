@@ -122,7 +122,12 @@ pub(super) async fn forward(
     let started = Instant::now();
     let timeouts = route.metrics.upstream_timeouts();
     let result = pool
-        .send(Request::from_parts(parts, body), route.timeout, timeouts)
+        .send(
+            Request::from_parts(parts, body),
+            &route.id,
+            route.timeout,
+            timeouts,
+        )
         .await;
     let took = started.elapsed();
     match result {
@@ -149,7 +154,8 @@ pub(super) async fn forward(
                 UpstreamFailure::Timeout => GatewayError::UpstreamTimeout,
                 UpstreamFailure::Connect
                 | UpstreamFailure::Broken
-                | UpstreamFailure::InvalidResponse => GatewayError::UpstreamUnavailable,
+                | UpstreamFailure::InvalidResponse
+                | UpstreamFailure::Tls => GatewayError::UpstreamUnavailable,
             })
         }
     }

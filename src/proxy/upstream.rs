@@ -1,5 +1,6 @@
 //! The upstream client: per-upstream pools of HTTP/1.1 keep-alive connections, with connect and
-//! total timeouts and failures classified by fault.
+//! total timeouts and failures classified by fault. An `https://` upstream that chooses `h2`
+//! by ALPN gets one shared HTTP/2 connection instead ([`connect`] opens connections).
 //!
 //! Each route holds the [`HostPool`] of its upstream, resolved when the snapshot is built, so a
 //! request neither hashes nor formats anything to find a connection. A connection goes back to
@@ -13,18 +14,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+mod connect;
+mod http2;
+
 use bytes::Bytes;
-use http::uri::Authority;
+use http::uri::{Authority, Scheme};
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
 use prometheus::IntCounter;
-use tokio::net::TcpStream;
 
+use self::connect::{Connection, TlsTarget};
+use self::http2::{Shared, Unsent};
 use super::body::{BodyError, GatewayBody};
 use crate::config::UpstreamConfig;
+use crate::tls::UpstreamTls;
 
 /// Stands in for a deadline past what the clock can represent (about 30 years, as tokio does).
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
@@ -41,15 +46,19 @@ pub enum UpstreamFailure {
     /// The response cannot be relayed: a status outside 200–599 (1xx as the final answer, or
     /// 600–999, which `http` parses but HTTP does not define).
     InvalidResponse = 3,
+    /// TLS failed: the upstream's certificate did not verify, the handshake failed, or the
+    /// upstream refused the gateway's client certificate.
+    Tls = 4,
 }
 
 impl UpstreamFailure {
     /// Every kind, in the order of their discriminants (the index of their metric handles).
-    pub const ALL: [UpstreamFailure; 4] = [
+    pub const ALL: [UpstreamFailure; 5] = [
         UpstreamFailure::Connect,
         UpstreamFailure::Timeout,
         UpstreamFailure::Broken,
         UpstreamFailure::InvalidResponse,
+        UpstreamFailure::Tls,
     ];
 
     /// Metric label.
@@ -59,6 +68,7 @@ impl UpstreamFailure {
             UpstreamFailure::Timeout => "timeout",
             UpstreamFailure::Broken => "broken",
             UpstreamFailure::InvalidResponse => "invalid_response",
+            UpstreamFailure::Tls => "tls",
         }
     }
 }
@@ -75,7 +85,9 @@ struct Settings {
 #[derive(Debug)]
 pub struct UpstreamClient {
     settings: Settings,
-    pools: Mutex<HashMap<Authority, Arc<HostPool>>>,
+    /// TLS settings of every `https://` pool.
+    tls: Arc<UpstreamTls>,
+    pools: Mutex<HashMap<(Scheme, Authority), Arc<HostPool>>>,
 }
 
 impl UpstreamClient {
@@ -83,6 +95,7 @@ impl UpstreamClient {
     pub fn new(config: &UpstreamConfig) -> Self {
         UpstreamClient {
             settings: Self::settings(config),
+            tls: config.tls.clone(),
             pools: Mutex::default(),
         }
     }
@@ -97,7 +110,7 @@ impl UpstreamClient {
 
     /// Whether a client built from `config` would be the same as this one.
     pub fn settings_match(&self, config: &UpstreamConfig) -> bool {
-        self.settings == Self::settings(config)
+        self.settings == Self::settings(config) && self.tls.same_as(&config.tls)
     }
 
     /// Closes idle connections past `pool_idle_timeout` in every pool.
@@ -116,23 +129,29 @@ impl UpstreamClient {
 
     /// Forgets the pools of upstreams no longer configured (routes of older snapshots still
     /// hold theirs until their last request ends).
-    pub fn retain(&self, in_use: &[&Authority]) {
+    pub fn retain(&self, in_use: &[(&Scheme, &Authority)]) {
         let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
-        pools.retain(|authority, _| in_use.contains(&authority));
+        pools.retain(|(scheme, authority), _| in_use.contains(&(scheme, authority)));
     }
 
-    /// The pool of connections to `authority` (one per upstream, shared by its routes).
-    pub fn pool(&self, authority: &Authority) -> Arc<HostPool> {
+    /// The pool of connections to `scheme://authority` (one per upstream, shared by its routes).
+    pub fn pool(&self, scheme: &Scheme, authority: &Authority) -> Arc<HostPool> {
         let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
         let new_pool = || {
+            let tls = (*scheme == Scheme::HTTPS).then(|| TlsTarget {
+                tls: self.tls.clone(),
+                name: self.tls.server_name(authority.host()),
+            });
             Arc::new(HostPool {
                 authority: authority.clone(),
                 settings: self.settings,
+                tls,
                 idle: Mutex::default(),
+                http2: Mutex::default(),
             })
         };
         pools
-            .entry(authority.clone())
+            .entry((scheme.clone(), authority.clone()))
             .or_insert_with(new_pool)
             .clone()
     }
@@ -143,7 +162,11 @@ impl UpstreamClient {
 pub struct HostPool {
     authority: Authority,
     settings: Settings,
+    /// Set for `https://` upstreams.
+    tls: Option<TlsTarget>,
     idle: Mutex<Vec<Idle>>,
+    /// The HTTP/2 connection every request shares, once the upstream chose `h2`.
+    http2: Mutex<Option<Shared>>,
 }
 
 #[derive(Debug)]
@@ -152,17 +175,18 @@ struct Idle {
     since: Instant,
 }
 
-/// A connection that has answered, and its response.
-type Exchanged = (SendRequest<GatewayBody>, Response<Incoming>);
+/// The HTTP/1.1 connection that has answered (none for HTTP/2), and its response.
+type Exchanged = (Option<SendRequest<GatewayBody>>, Response<Incoming>);
 
 impl HostPool {
     /// Sends `request` (origin-form URI, `Host` set). `timeout` bounds the whole exchange:
     /// no response head in time is [`UpstreamFailure::Timeout`], and a body still streaming at
     /// the deadline is cut off (and counted in `timeouts`). The response body returns the
-    /// connection to the pool when it ends.
+    /// connection to the pool when it ends. `route` names the route in TLS failure logs.
     pub async fn send(
         self: &Arc<Self>,
         request: Request<GatewayBody>,
+        route: &str,
         timeout: Duration,
         timeouts: &IntCounter,
     ) -> Result<Response<GatewayBody>, UpstreamFailure> {
@@ -172,12 +196,12 @@ impl HostPool {
             .checked_add(timeout)
             .or_else(|| now.checked_add(FAR_FUTURE))
             .unwrap_or(now);
-        let (sender, response) = tokio::time::timeout_at(deadline, self.exchange(request))
+        let (sender, response) = tokio::time::timeout_at(deadline, self.exchange(request, route))
             .await
             .unwrap_or(Err(UpstreamFailure::Timeout))?;
         let lease = Lease {
             pool: self.clone(),
-            sender: Some(sender),
+            sender,
         };
         let timeouts = timeouts.clone();
         Ok(response.map(|body| {
@@ -194,21 +218,35 @@ impl HostPool {
     async fn exchange(
         &self,
         mut request: Request<GatewayBody>,
+        route: &str,
     ) -> Result<Exchanged, UpstreamFailure> {
+        if let Some(sender) = self.shared_http2() {
+            match self.send_http2(sender, request, route).await {
+                Err(Unsent::Again(unsent)) => request = *unsent,
+                sent => return sent.map_err(Unsent::failure),
+            }
+        }
         while let Some(mut sender) = self.checkout() {
             match sender.try_send_request(request).await {
-                Ok(response) => return Ok((sender, response)),
+                Ok(response) => return Ok((Some(sender), response)),
                 // The upstream closed this idle connection before reading the request.
                 Err(mut err) => match err.take_message() {
                     Some(unsent) => request = unsent,
-                    None => return Err(UpstreamFailure::Broken),
+                    None => return Err(connect::failure_of(err.error(), &self.authority, route)),
                 },
             }
         }
-        let mut sender = self.connect().await?;
-        match sender.send_request(request).await {
-            Ok(response) => Ok((sender, response)),
-            Err(_) => Err(UpstreamFailure::Broken),
+        let timeout = self.settings.connect_timeout;
+        match connect::open(&self.authority, self.tls.as_ref(), timeout, route).await? {
+            Connection::Http1(mut sender) => match sender.send_request(request).await {
+                Ok(response) => Ok((Some(sender), response)),
+                Err(err) => Err(connect::failure_of(&err, &self.authority, route)),
+            },
+            Connection::Http2(sender) => {
+                self.share_http2(sender.clone());
+                let sent = self.send_http2(sender, request, route).await;
+                sent.map_err(Unsent::failure)
+            }
         }
     }
 
@@ -233,35 +271,14 @@ impl HostPool {
     }
 
     /// Closes connections idle longer than `pool_idle_timeout` (called periodically, so a
-    /// quiet gateway does not hold them).
+    /// quiet gateway does not hold them). The HTTP/2 connection is let go once no request has
+    /// started on it for that long; streams still open on it finish first.
     pub fn reap(&self) {
+        let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        self.drop_expired(&mut idle, Instant::now());
-    }
-
-    async fn connect(&self) -> Result<SendRequest<GatewayBody>, UpstreamFailure> {
-        let port = self.authority.port_u16().unwrap_or(80);
-        let host = self
-            .authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        let connecting = tokio::time::timeout(
-            self.settings.connect_timeout,
-            TcpStream::connect((host, port)),
-        );
-        let Ok(Ok(stream)) = connecting.await else {
-            return Err(UpstreamFailure::Connect);
-        };
-        let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| UpstreamFailure::Connect)?;
-        tokio::spawn(async move {
-            // Ends when the upstream closes or the pool drops the sender.
-            let _ = connection.await;
-        });
-        Ok(sender)
+        self.drop_expired(&mut idle, now);
+        drop(idle);
+        self.reap_http2(now);
     }
 
     /// Returns a connection whose response has ended. One still sending its request body (the

@@ -6,18 +6,21 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 use super::activity::{Activity, Step, Timeouts, Tracked};
 use super::sniff::{sniff, ClientIo, Protocol};
 use crate::config::ServerConfig;
 use crate::proxy::headers::Peer;
 use crate::proxy::Gateway;
+use crate::tls::server::{ClientStream, Protocol as Negotiated};
 
 /// How the data listener's connections are served: hyper's builders and the timeouts, fixed
 /// at start.
@@ -45,7 +48,15 @@ impl Connections {
             .max_concurrent_streams(128)
             .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
             .keep_alive_interval(server.http2_keepalive_interval)
-            .keep_alive_timeout(server.header_read_timeout);
+            .keep_alive_timeout(server.header_read_timeout)
+            // A client can hold at most 1 MiB of unread request body per connection (256 KiB
+            // per stream); one that resets streams faster than they are answered
+            // (CVE-2023-44487, "rapid reset") or keeps provoking stream errors (CVE-2025-8671)
+            // is disconnected. The same over TLS and in plaintext.
+            .initial_stream_window_size(256 * 1024)
+            .initial_connection_window_size(1024 * 1024)
+            .max_pending_accept_reset_streams(20)
+            .max_local_error_reset_streams(256);
         Connections {
             http1,
             http2,
@@ -63,22 +74,21 @@ impl Connections {
     /// `header_read_timeout` after accept, however the bytes trickle in; a TLS handshake
     /// belongs under the same deadline, before the sniff. Then the connection closes after
     /// `idle_timeout` with no request in flight. `draining` turning true closes it gracefully.
-    pub async fn serve<I>(
+    pub async fn serve(
         &self,
-        mut io: I,
+        stream: TcpStream,
+        tls: Option<TlsAcceptor>,
         accepted: Instant,
         gateway: Arc<Gateway>,
         peer: Peer,
         mut draining: watch::Receiver<bool>,
-    ) where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
+    ) {
         let first_head_by = accepted + self.timeouts.header_read;
-        let sniffed = tokio::select! {
-            sniffed = tokio::time::timeout_at(first_head_by, sniff(&mut io)) => sniffed,
+        let opened = tokio::select! {
+            opened = tokio::time::timeout_at(first_head_by, open(stream, tls)) => opened,
             _ = draining.wait_for(|draining| *draining) => return,
         };
-        let Ok(Some((protocol, first_bytes))) = sniffed else {
+        let Ok(Some((io, protocol, first_bytes))) = opened else {
             return;
         };
         let activity = Activity::new(accepted, self.timeouts, protocol == Protocol::Http1);
@@ -115,6 +125,22 @@ impl Connections {
             }
         }
     }
+}
+
+/// The TLS handshake (when the listener has a pair), then the protocol: ALPN's choice over TLS,
+/// the first bytes otherwise (returned, to be replayed). `None` if the handshake fails or the
+/// client closes first. Has no deadline of its own: the caller's covers it.
+async fn open(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+) -> Option<(ClientStream, Protocol, Bytes)> {
+    let (mut io, negotiated) = crate::tls::server::open(stream, tls).await?;
+    let (protocol, first_bytes) = match negotiated {
+        Negotiated::Sniff => sniff(&mut io).await?,
+        Negotiated::Http1 => (Protocol::Http1, Bytes::new()),
+        Negotiated::Http2 => (Protocol::Http2, Bytes::new()),
+    };
+    Some((io, protocol, first_bytes))
 }
 
 /// Polls `connection` to its end, closing it gracefully when it has been idle too long or

@@ -1,0 +1,114 @@
+//! Opening a connection to an upstream: TCP within `connect_timeout`; for `https://` the TLS
+//! handshake (see [`crate::tls::client`]) within another `connect_timeout`; then HTTP/1.1, or
+//! HTTP/2 when the upstream chose `h2` by ALPN.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use http::uri::Authority;
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls_pki_types::ServerName;
+use std::sync::Arc;
+use tokio::net::TcpStream;
+
+use super::UpstreamFailure;
+use crate::proxy::body::GatewayBody;
+use crate::tls::client::{tls_error, Negotiated};
+use crate::tls::UpstreamTls;
+
+/// A new connection, ready for requests.
+pub(super) enum Connection {
+    Http1(http1::SendRequest<GatewayBody>),
+    /// Shared by concurrent requests (one stream each).
+    Http2(http2::SendRequest<GatewayBody>),
+}
+
+/// How a pool's connections speak TLS: the shared settings and the name to verify.
+#[derive(Debug)]
+pub(super) struct TlsTarget {
+    pub tls: Arc<UpstreamTls>,
+    /// `None` only for a host no certificate can name (config refuses those).
+    pub name: Option<ServerName<'static>>,
+}
+
+/// Connects to `authority`, with TLS when `tls` is set. A TLS failure is logged with `route`
+/// and the reason, which never reaches the client.
+pub(super) async fn open(
+    authority: &Authority,
+    tls: Option<&TlsTarget>,
+    timeout: Duration,
+    route: &str,
+) -> Result<Connection, UpstreamFailure> {
+    let default_port = if tls.is_some() { 443 } else { 80 };
+    let port = authority.port_u16().unwrap_or(default_port);
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let connecting = tokio::time::timeout(timeout, TcpStream::connect((host, port)));
+    let Ok(Ok(stream)) = connecting.await else {
+        return Err(UpstreamFailure::Connect);
+    };
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else {
+        return http1_handshake(TokioIo::new(stream)).await;
+    };
+    let failed = |error: &dyn Display| {
+        tracing::warn!(route, upstream = %authority, error = %error, "upstream TLS handshake failed");
+        UpstreamFailure::Tls
+    };
+    let Some(name) = tls.name.clone() else {
+        return Err(failed(&"the host is not a name a certificate can hold"));
+    };
+    let negotiated = match tokio::time::timeout(timeout, tls.tls.handshake(name, stream)).await {
+        Ok(Ok(negotiated)) => negotiated,
+        Ok(Err(err)) => return Err(failed(&err)),
+        Err(_) => return Err(failed(&"handshake timed out (connect_timeout)")),
+    };
+    let Negotiated { stream, http2 } = negotiated;
+    if !http2 {
+        return http1_handshake(TokioIo::new(stream)).await;
+    }
+    let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(TokioIo::new(stream))
+        .await
+        .map_err(|err| failure_of(&err, authority, route))?;
+    tokio::spawn(async move {
+        // Ends when the upstream closes, or once the pool and the last stream let go.
+        let _ = connection.await;
+    });
+    Ok(Connection::Http2(sender))
+}
+
+async fn http1_handshake<T>(io: T) -> Result<Connection, UpstreamFailure>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, connection) = http1::handshake(io)
+        .await
+        .map_err(|_| UpstreamFailure::Connect)?;
+    tokio::spawn(async move {
+        // Ends when the upstream closes or the pool drops the sender.
+        let _ = connection.await;
+    });
+    Ok(Connection::Http1(sender))
+}
+
+/// A connection that broke before the response head. A TLS alert counts as `tls` and is
+/// logged like a failed handshake (a TLS 1.3 server refusing the client certificate says so
+/// only on the first read).
+pub(super) fn failure_of(
+    error: &hyper::Error,
+    authority: &Authority,
+    route: &str,
+) -> UpstreamFailure {
+    match tls_error(error) {
+        Some(tls) => {
+            tracing::warn!(route, upstream = %authority, error = %tls, "upstream TLS failure");
+            UpstreamFailure::Tls
+        }
+        None => UpstreamFailure::Broken,
+    }
+}

@@ -1,0 +1,185 @@
+//! `https://` upstreams: a private CA (`ca_file`) verified, a wrong CA refused with a 502 that
+//! does not say why, upstream mTLS, the `server_name` override on a per-route upstream, and
+//! HTTP/2 to the upstream when ALPN chooses it.
+
+use std::path::Path;
+
+use http::{Method, Version};
+
+use super::pki::{Ca, Leaf};
+use super::upstream::TlsUpstream;
+use crate::common::*;
+
+/// A plain `auth = "none"` route at `/x/` (with `extra` keys) and the app route at `/api/`.
+fn routes(extra: &str) -> String {
+    format!("[[routes]]\nid = \"plain\"\npath_prefix = \"/x/\"\nauth = \"none\"\n{extra}\n\n")
+        + &app_route("")
+}
+
+/// A plaintext gateway forwarding to `url` with `upstream_keys` added to `[upstream]`.
+async fn gateway(url: &str, upstream_keys: &str, route_extra: &str) -> TestGateway {
+    let text = config_text(url, &routes(route_extra)).replacen(
+        "[upstream]\n",
+        &format!("[upstream]\n{upstream_keys}\n"),
+        1,
+    );
+    TestGateway::start(&text).await
+}
+
+fn key_line(key: &str, path: &Path) -> String {
+    format!("{key} = \"{}\"\n", path.display())
+}
+
+/// A CA, an upstream leaf it signed for `names`, and the CA written to `dir`.
+fn upstream_pki(dir: &Path, names: &[&str]) -> (Ca, Leaf, std::path::PathBuf) {
+    let ca = Ca::new("upstream CA");
+    let leaf = ca.leaf(names, 7, 2040);
+    let ca_file = ca.write(dir, "upstream-ca.pem");
+    (ca, leaf, ca_file)
+}
+
+const TLS_ERRORS: &str = r#"stripe_app_gateway_upstream_errors_total{kind="tls",route="plain"} 1"#;
+
+#[tokio::test]
+async fn an_upstream_with_a_private_ca_is_verified_and_forwarded_to() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ca, leaf, ca_file) = upstream_pki(dir.path(), &["localhost", "127.0.0.1"]);
+    let upstream = TlsUpstream::start(&leaf, &["http/1.1"], None).await;
+    let gateway = gateway(&upstream.url(), &key_line("ca_file", &ca_file), "").await;
+    let answer = send(Method::GET, &gateway.url("/x/1"), &[], Vec::new()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let answer = post_signed(&gateway.url("/api/y"), &app_body("usr_1", "acct_1"), &[]).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let seen = upstream.seen();
+    assert_eq!(
+        seen.iter().map(|s| s.path.as_str()).collect::<Vec<_>>(),
+        ["/x/1", "/api/y"]
+    );
+    assert!(seen
+        .iter()
+        .all(|s| s.version == Version::HTTP_11 && !s.client_certificate));
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn an_unverifiable_upstream_is_a_502_that_does_not_say_why() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ca, leaf, _) = upstream_pki(dir.path(), &["127.0.0.1"]);
+    let other_ca = Ca::new("some other CA").write(dir.path(), "other-ca.pem");
+    let upstream = TlsUpstream::start(&leaf, &["http/1.1"], None).await;
+    for keys in [key_line("ca_file", &other_ca), String::new()] {
+        let gateway = gateway(&upstream.url(), &keys, "").await;
+        let answer = send(Method::GET, &gateway.url("/x/1"), &[], Vec::new()).await;
+        assert_error(&answer, 502, "upstream_unavailable");
+        assert_reveals_none(
+            &answer,
+            &[
+                "certificate",
+                "Certificate",
+                "issuer",
+                "Issuer",
+                "TLS",
+                "tls",
+                "rustls",
+            ],
+        );
+        assert!(
+            gateway.metrics().lines().any(|l| l == TLS_ERRORS),
+            "{}",
+            gateway.metrics()
+        );
+        gateway.stop().await;
+    }
+    assert!(upstream.seen().is_empty(), "nothing reached the upstream");
+}
+
+#[tokio::test]
+async fn upstream_mtls_presents_the_client_certificate_and_fails_without_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ca, leaf, ca_file) = upstream_pki(dir.path(), &["127.0.0.1"]);
+    let client_ca = Ca::new("client CA");
+    let (client_cert, client_key) = client_ca
+        .leaf(&["gateway.test"], 9, 2040)
+        .write(dir.path(), "client");
+    let upstream = TlsUpstream::start(&leaf, &["http/1.1"], Some(&client_ca)).await;
+    let with_pair = key_line("ca_file", &ca_file)
+        + &key_line("client_cert_file", &client_cert)
+        + &key_line("client_key_file", &client_key);
+    let gateway_with = gateway(&upstream.url(), &with_pair, "").await;
+    let answer = send(Method::GET, &gateway_with.url("/x/1"), &[], Vec::new()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert!(upstream.seen()[0].client_certificate);
+    gateway_with.stop().await;
+
+    let gateway_without = gateway(&upstream.url(), &key_line("ca_file", &ca_file), "").await;
+    let answer = send(Method::GET, &gateway_without.url("/x/2"), &[], Vec::new()).await;
+    assert_error(&answer, 502, "upstream_unavailable");
+    assert!(
+        gateway_without.metrics().lines().any(|l| l == TLS_ERRORS),
+        "{}",
+        gateway_without.metrics()
+    );
+    assert_eq!(
+        upstream.seen().len(),
+        1,
+        "the request without a certificate never arrived"
+    );
+    gateway_without.stop().await;
+}
+
+#[tokio::test]
+async fn server_name_sets_sni_and_the_verified_name_for_per_route_upstreams() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ca, leaf, ca_file) = upstream_pki(dir.path(), &["upstream.internal"]);
+    let upstream = TlsUpstream::start(&leaf, &["http/1.1"], None).await;
+    // The default upstream is the echo; only the route goes to the TLS upstream, by IP.
+    let route_upstream = format!("upstream = \"{}\"", upstream.url());
+    let without = gateway(
+        "builtin:echo",
+        &key_line("ca_file", &ca_file),
+        &route_upstream,
+    )
+    .await;
+    let answer = send(Method::GET, &without.url("/x/1"), &[], Vec::new()).await;
+    assert_error(&answer, 502, "upstream_unavailable");
+    without.stop().await;
+
+    let keys = key_line("ca_file", &ca_file) + "server_name = \"upstream.internal\"\n";
+    let with = gateway("builtin:echo", &keys, &route_upstream).await;
+    let answer = send(Method::GET, &with.url("/x/2"), &[], Vec::new()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].sni.as_deref(), Some("upstream.internal"));
+    with.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_choosing_h2_gets_http2_over_one_shared_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ca, leaf, ca_file) = upstream_pki(dir.path(), &["127.0.0.1"]);
+    let upstream = TlsUpstream::start(&leaf, &["h2", "http/1.1"], None).await;
+    let gateway = gateway(&upstream.url(), &key_line("ca_file", &ca_file), "").await;
+    let answer = send(Method::GET, &gateway.url("/x/first"), &[], Vec::new()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let body = app_body("usr_1", "acct_1");
+    let concurrent = (0..8).map(|i| {
+        let (url, body) = (gateway.url(&format!("/api/{i}")), body.clone());
+        tokio::spawn(async move { post_signed(&url, &body, &[]).await.status })
+    });
+    for request in concurrent {
+        assert_eq!(deadline(request).await.expect("join"), 200);
+    }
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 9);
+    assert!(
+        seen.iter().all(|s| s.version == Version::HTTP_2),
+        "{seen:?}"
+    );
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "one HTTP/2 connection carries every request"
+    );
+    gateway.stop().await;
+}
