@@ -12,9 +12,11 @@
 //!   NFKC or Windows best-fit mapping turn into ASCII), any character used in a route's path,
 //!   `%25` followed by two hex digits (decoded twice, `%2561` is `a`) and malformed escapes
 //!   (`%zz`, a trailing `%`, IIS's `%u0061`);
-//! - a path that matches a more specific route when compared ignoring ASCII case than the one it
-//!   matches exactly (`/api/ADMIN/x` while `/api/admin/` exists): a case-insensitive backend
-//!   would hand it to the stricter route's handler.
+//! - a path that matches a more specific route when compared ignoring ASCII case and one
+//!   trailing slash than the one it matches exactly (`/api/ADMIN/x` or `/api/admin` while
+//!   `/api/admin/` exists, `/api/pay/` while `/api/pay` exists): a case-insensitive backend, or
+//!   one that ignores a trailing slash (Express's default), would hand it to the stricter
+//!   route's handler.
 //!
 //! So whatever a backend undoes (one or two rounds of percent-decoding, dot segments, path
 //! parameters, fullwidth forms, case), its reading falls to the route the gateway matched, never
@@ -97,14 +99,22 @@ pub fn is_normal_path(path: &str) -> bool {
     is_acceptable(path, AsciiSet::EMPTY)
 }
 
-/// Whether `path` matches `pattern` when ASCII case is ignored.
+/// Whether a lenient backend would hand `path` to `pattern`'s handler: ASCII case ignored, and
+/// one trailing slash either way (Express, Rails and Spring route `/admin` and `/admin/`
+/// alike), so the prefix `/api/admin/` also covers `/api/admin`, and the exact `/api/pay` also
+/// covers `/api/pay/`.
 fn matches_ignoring_case(pattern: &PathMatch, path: &str) -> bool {
+    let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
     match pattern {
-        PathMatch::Exact(p) => path.eq_ignore_ascii_case(p),
-        PathMatch::Prefix(p) => path
-            .as_bytes()
-            .get(..p.len())
-            .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes())),
+        PathMatch::Exact(p) => {
+            same(path, p) || path.strip_suffix('/').is_some_and(|stem| same(stem, p))
+        }
+        PathMatch::Prefix(p) => {
+            path.as_bytes()
+                .get(..p.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(p.as_bytes()))
+                || p.strip_suffix('/').is_some_and(|stem| same(path, stem))
+        }
     }
 }
 

@@ -32,6 +32,10 @@ const TRICKS: &[&str] = &[
     "/api/x/..;/admin/delete",
     "/api/%zzadmin/delete",
     "/api/admin%",
+    "/api/admin./delete",
+    "/api/admin%20/delete",
+    "/api/admin",
+    "/api/ADMIN",
 ];
 
 fn routes() -> String {

@@ -199,3 +199,25 @@ fn segments_windows_would_trim_are_refused() {
     assert_eq!(router.find("/api/v1.2/x"), Some(API));
     assert_eq!(router.find("/api/a%20b"), Some(API));
 }
+
+#[test]
+fn trailing_slash_variants_of_a_more_specific_route_are_refused() {
+    let router = router();
+    assert_refused(
+        &router,
+        &[
+            "/api/admin",
+            "/api/ADMIN",
+            "/api/Admin",
+            "/api/exact/",
+            "/api/EXACT/",
+        ],
+    );
+    assert_eq!(router.find("/api/admin/"), Some(ADMIN));
+    assert_eq!(router.find("/api/exact"), Some(EXACT));
+    assert_eq!(router.find("/api/administrator"), Some(API));
+    assert_eq!(router.find("/api/exactly"), Some(API));
+    let with_catch_all = router_with_catch_all();
+    assert_refused(&with_catch_all, &["/webhook/", "/WEBHOOK/", "/api"]);
+    assert_eq!(with_catch_all.find("/webhooks"), Some(CATCH_ALL));
+}
