@@ -1,9 +1,5 @@
 //! Shared harness for the integration tests: a gateway on `127.0.0.1:0`, a recording test
 //! upstream on `127.0.0.1:0`, a client with a deadline on every await, and signing helpers.
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -168,7 +164,6 @@ pub struct TestGateway {
     pub data: SocketAddr,
     pub admin: SocketAddr,
     pub dir: tempfile::TempDir,
-    pub config_path: PathBuf,
     pub clock: Arc<ManualClock>,
     pub registry: prometheus::Registry,
 }
@@ -240,7 +235,6 @@ impl TestGateway {
             admin: running.admin_addr,
             running: Some(running),
             dir,
-            config_path,
             clock,
             registry,
         }

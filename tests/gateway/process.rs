@@ -1,15 +1,14 @@
 //! The real binary as an operator runs it: signals (SIGHUP reload, SIGTERM drain, a second
 //! signal), start-up and access log lines, and logs that never carry a secret.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::*;
 use http::Method;
+
+use crate::common::*;
 
 struct Process {
     child: Child,

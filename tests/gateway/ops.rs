@@ -1,12 +1,11 @@
 //! Operations over real sockets: metrics after each kind of traffic (and `promtool check
 //! metrics` on the exposition), overload, admin endpoints, readiness during drain.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use http::{Method, StatusCode};
+
+use crate::common::*;
 
 fn ops_routes() -> String {
     format!(
@@ -14,12 +13,6 @@ fn ops_routes() -> String {
         app_route(""),
         closed_port()
     )
-}
-
-/// An address where nothing listens.
-fn closed_port() -> std::net::SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
 }
 
 /// Value of the exposition line that starts with `series` (name and labels), if any.

@@ -1,13 +1,12 @@
 //! The upstream connection pool: keep-alive reuse, and upstreams that close idle connections.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+use crate::common::*;
 
 /// A raw HTTP/1.1 upstream that answers each request with `200` and counts connections;
 /// with `close_after_each`, it closes every connection after one response although the
