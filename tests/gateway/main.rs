@@ -5,7 +5,10 @@
 //! All tests share this process, in parallel threads. None may change process-wide state
 //! (environment variables, current directory, umask, signal handlers): tests that need the
 //! real binary spawn `CARGO_BIN_EXE_stripe-app-gateway`, set its environment on the `Command`
-//! and signal only its pid.
+//! and signal only its pid. While a child starts, it holds copies of every descriptor of this
+//! process until its `exec`, so a socket another test drops may stay open a moment longer:
+//! close with `shutdown` where the peer must see the FIN at once, and do not expect a closed
+//! listener's port to refuse connections the instant it is dropped.
 
 mod common;
 
