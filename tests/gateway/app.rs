@@ -2,15 +2,14 @@
 //! rejection and its response, roles, replay and path normalisation. Headers, CORS, upstream
 //! failures and `auth = "none"` routes are in `app_headers.rs`.
 
-mod common;
-#[path = "app/policy.rs"]
 mod policy;
 
 use bytes::Bytes;
-use common::*;
 use http::Method;
 use stripe_app_gateway::auth::compute_signature;
 use stripe_app_gateway::secret::Secret;
+
+use crate::common::*;
 
 /// An app route with its own id and prefix, accepting `GET` and `POST`, plus `extra` keys.
 fn route(id: &str, prefix: &str, extra: &str) -> String {

@@ -1,15 +1,14 @@
 //! Hot reload over real files and sockets: rotation under traffic, Kubernetes `..data` symlink
 //! swaps, editor renames, broken configs, `POST /reload`, and expiry at `not_after`.
 
-mod common;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
 use http::Method;
+
+use crate::common::*;
 
 const NEW_SECRET: &str = "absec_test_rotated_fedcba9876543210";
 

@@ -2,16 +2,15 @@
 //! header stripping, `X-Forwarded-*`, upstream failures, streaming `auth = "none"` routes and
 //! `builtin:echo`.
 
-mod common;
-#[path = "app_headers/upstream.rs"]
 mod upstream;
 
 use bytes::Bytes;
-use common::*;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+use crate::common::*;
 
 /// A gateway in front of `upstream` with `server` keys added to `[server]`.
 async fn start(upstream: &str, server: &str, routes: &str) -> TestGateway {

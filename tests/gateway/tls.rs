@@ -3,21 +3,16 @@
 //! open connections keep working), broken pairs on reload and at start-up, and the admin
 //! listener over TLS. Upstream TLS (CA file, mTLS, `server_name`, h2) is in `tls/upstream_tests.rs`.
 
-#[path = "tls/client.rs"]
 mod client;
-mod common;
-#[path = "tls/pki.rs"]
 mod pki;
-#[path = "tls/upstream.rs"]
 mod upstream;
-#[path = "tls/upstream_tests.rs"]
 mod upstream_tests;
 
 use std::path::Path;
 use std::time::Duration;
 
+use crate::common::*;
 use client::Conn;
-use common::*;
 use http::{Method, Version};
 use pki::{start_of, Ca};
 

@@ -3,16 +3,13 @@
 //! filters here; the never-lose-an-event delivery rules in `webhook/delivery.rs`; every public
 //! webhook vector through a live gateway in `webhook/vectors.rs`.
 
-mod common;
-#[path = "webhook/delivery.rs"]
 mod delivery;
-#[path = "webhook/vectors.rs"]
 mod vectors;
 
 use http::{Method, StatusCode};
 use stripe_app_gateway::clock::Clock;
 
-use common::*;
+use crate::common::*;
 
 /// A webhook route on the `hooks` keyring at the exact `path`, plus `extra` keys.
 fn hook_route(id: &str, path: &str, extra: &str) -> String {

@@ -1,9 +1,5 @@
 //! Shared harness for the integration tests: a gateway on `127.0.0.1:0`, a recording test
 //! upstream on `127.0.0.1:0`, a client with a deadline on every await, and signing helpers.
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the harness"
-)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -168,7 +164,6 @@ pub struct TestGateway {
     pub data: SocketAddr,
     pub admin: SocketAddr,
     pub dir: tempfile::TempDir,
-    pub config_path: PathBuf,
     pub clock: Arc<ManualClock>,
     pub registry: prometheus::Registry,
 }
@@ -240,7 +235,6 @@ impl TestGateway {
             admin: running.admin_addr,
             running: Some(running),
             dir,
-            config_path,
             clock,
             registry,
         }
@@ -419,8 +413,21 @@ pub fn assert_reveals_none(answer: &Answer, needles: &[&str]) {
     }
 }
 
-/// An address on 127.0.0.1 where nothing listens (bound, then released).
+/// An address on 127.0.0.1 where nothing listens. Its port stays bound, never listening, until
+/// the suite ends: a port only released could be given to another test's listener (they all
+/// bind port 0 in this process), which would then answer in its place. A test may still
+/// listen on it itself, as both sockets set `SO_REUSEADDR`.
 pub fn closed_port() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
+    static RESERVED: Mutex<Vec<tokio::net::TcpSocket>> = Mutex::new(Vec::new());
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    RESERVED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(socket);
+    addr
 }

@@ -3,13 +3,12 @@
 //! double escapes, `;` parameters, case, Unicode lookalikes) carries a non-admin signature past
 //! the admin route. Each trick is answered `404 no_route` and never forwarded.
 
-mod common;
-
 use bytes::Bytes;
-use common::*;
 use http::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::common::*;
 
 /// Paths that Go, Flask, Django, Tomcat or IIS backends route to the admin handler.
 const TRICKS: &[&str] = &[

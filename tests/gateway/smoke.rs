@@ -1,6 +1,4 @@
-mod common;
-
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn a_signed_request_reaches_the_upstream_with_identity() {

@@ -2,11 +2,10 @@
 //! body_timeout` and is never forwarded; a request head that never completes closes the
 //! connection after `header_read_timeout`.
 
-mod common;
-
-use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::common::*;
 
 fn config(upstream: &Upstream) -> String {
     config_text(&upstream.url(), &app_route("")).replace(

@@ -12,11 +12,8 @@ use serde::Deserialize;
 use stripe_app_gateway::auth::compute_signature;
 use stripe_app_gateway::secret::Secret;
 
-#[path = "cli/sign_verify.rs"]
 mod sign_verify;
-#[path = "cli/vectors.rs"]
 mod vectors;
-#[path = "cli/warnings.rs"]
 mod warnings;
 
 const BIN: &str = env!("CARGO_BIN_EXE_stripe-app-gateway");

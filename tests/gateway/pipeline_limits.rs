@@ -2,20 +2,19 @@
 //! what HTTP defines, the shared budget of buffered bodies, and when a replay mark is given
 //! back after an upstream failure.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::common::*;
 
 /// A raw HTTP/1.1 upstream answering every request with `reply` (keep-alive).
 async fn raw_upstream(reply: &'static [u8]) -> String {

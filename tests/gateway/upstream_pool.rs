@@ -1,17 +1,19 @@
 //! The upstream connection pool: keep-alive reuse, and upstreams that close idle connections.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use crate::common::*;
+
 /// A raw HTTP/1.1 upstream that answers each request with `200` and counts connections;
 /// with `close_after_each`, it closes every connection after one response although the
-/// response promised keep-alive (as an upstream whose idle timeout fires does).
+/// response promised keep-alive (as an upstream whose idle timeout fires does). It shuts the
+/// connection down rather than only dropping it: a child process that another test is
+/// spawning may hold a copy of the descriptor until its `exec`, and a drop alone sends the
+/// FIN only once the last copy is closed.
 async fn raw_upstream(close_after_each: bool) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -35,7 +37,11 @@ async fn raw_upstream(close_after_each: bool) -> (String, Arc<AtomicUsize>) {
                     while let Some(end) = complete_request(&buffer) {
                         buffer.drain(..end);
                         let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok";
-                        if stream.write_all(reply).await.is_err() || close_after_each {
+                        if stream.write_all(reply).await.is_err() {
+                            return;
+                        }
+                        if close_after_each {
+                            let _ = stream.shutdown().await;
                             return;
                         }
                     }
