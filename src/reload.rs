@@ -85,20 +85,25 @@ impl Reloader {
         let current = self.gateway.snapshot();
         let old_files = current.config.referenced_files();
         let before = fingerprint_of_path(&self.path, &old_files);
+        // What a failed load depends on, fingerprinted before reading it: a file fixed while
+        // (or right after) this load fails differs from this and is loaded by the next check.
+        let mut attempted = old_files.clone();
+        for declared in Config::declared_files(&self.path) {
+            if !attempted.contains(&declared) {
+                attempted.push(declared);
+            }
+        }
+        let attempted_fingerprint = fingerprint_of_path(&self.path, &attempted);
         let mut config = match Config::load(&self.path) {
             Ok(config) => config,
             Err(error) => {
+                *state = Loaded {
+                    files: attempted,
+                    fingerprint: attempted_fingerprint,
+                };
                 metrics.config_reloads.with_label_values(&["failure"]).inc();
                 metrics.config_last_reload_success.set(0);
                 tracing::error!(trigger, file = %error.file.display(), key = %error.key, reason = %error.reason, "reload failed; still serving the previous configuration");
-                let mut files = old_files;
-                for declared in Config::declared_files(&self.path) {
-                    if !files.contains(&declared) {
-                        files.push(declared);
-                    }
-                }
-                let fingerprint = fingerprint_of_path(&self.path, &files);
-                *state = Loaded { files, fingerprint };
                 return Err(error);
             }
         };
