@@ -20,7 +20,14 @@
 //! parameters, fullwidth forms, case), its reading falls to the route the gateway matched, never
 //! to a stricter one; `routes/readings.rs` checks this over every path built from tricky pieces.
 
-use crate::config::PathMatch;
+/// How a route matches a request path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathMatch {
+    /// `path`: this path only.
+    Exact(String),
+    /// `path_prefix`: every path that starts with it.
+    Prefix(String),
+}
 
 /// Compiled matcher over the routes of one snapshot; yields route indexes.
 #[derive(Debug, Default)]

@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use super::{load, now_or};
-use crate::config::{Config, PathMatch, RouteAuth};
+use crate::config::{Config, RouteAuth};
 use crate::reload::EXPIRY_WARNING;
+use crate::routes::PathMatch;
 
 pub fn check(path: &Path) -> u8 {
     let config = match load(path) {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use super::convert::{is_label, Ctx};
+use super::context::{is_label, Ctx};
 use super::raw::{RawKeyring, RawSecret};
 use super::*;
 use crate::auth::KeyringKind;
@@ -68,10 +68,11 @@ fn secret(
     let (value, source) = match (raw.file, raw.env, raw.value) {
         (Some(file), None, None) => {
             let path = PathBuf::from(&file);
-            let (text, open_mode) = read_secret_file(&path).map_err(|err| ConfigError {
-                file: path.clone(),
-                key: format!("{key}.file"),
-                reason: format!("cannot read secret file: {err}"),
+            let (text, open_mode) = read_secret_file(&path).map_err(|err| {
+                ctx.err(
+                    format!("{key}.file"),
+                    format!("cannot read secret file {}: {err}", path.display()),
+                )
             })?;
             if let Some(mode) = open_mode {
                 // As ssh does for private keys: a secret others can read is no longer secret.

@@ -4,6 +4,7 @@
 //! `Config` that exists is valid, so nothing downstream checks it again. Every failure is a
 //! [`ConfigError`] naming the file, the key path and the problem.
 
+mod context;
 mod convert;
 mod keyring;
 mod raw;
@@ -22,13 +23,15 @@ use http::Method;
 use ipnet::IpNet;
 
 use crate::auth::{AppMode, KeyringKind};
+pub use crate::routes::PathMatch;
 use crate::secret::Secret;
 
 /// A configuration problem: which file, which key, what is wrong with the value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}: {key}: {reason}", file.display())]
 pub struct ConfigError {
-    /// The file that holds the problem (the config file, or a secret file it names).
+    /// The configuration file. A problem with a file it names (a secret) names that file in
+    /// `reason`, so that the message says which config, which key and which file.
     pub file: PathBuf,
     /// Dotted key path such as `routes[1].keyring`, or `(file)` for the file as a whole.
     pub key: String,
@@ -199,13 +202,6 @@ pub struct RouteConfig {
     pub upstream: Option<UpstreamTarget>,
     /// Overrides the upstream timeout of the route's kind.
     pub timeout: Option<Duration>,
-}
-
-/// How a route matches a request path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum PathMatch {
-    Exact(String),
-    Prefix(String),
 }
 
 /// What a route demands before forwarding.

@@ -1,10 +1,12 @@
 //! The TOML file as written: serde structs with `deny_unknown_fields`, nothing validated yet.
 //!
-//! [`super::convert`] turns these into the domain types of [`super`]; nothing else reads them.
+//! `convert.rs` turns these into the domain types of this module; nothing else reads them.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+
+use crate::secret::Secret;
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -104,7 +106,7 @@ pub struct RawSecret {
     pub id: String,
     pub file: Option<String>,
     pub env: Option<String>,
-    pub value: Option<crate::secret::Secret>,
+    pub value: Option<Secret>,
     pub not_after: Option<String>,
 }
 

@@ -3,10 +3,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use super::convert::{is_label, upstream_target, Ctx};
+use super::context::{is_label, upstream_target, Ctx};
 use super::raw::RawRoute;
 use super::*;
 use crate::auth::{AppMode, KeyringKind};
+use crate::routes::{is_normal_path, PathMatch};
 
 /// Converts one route; `base` is its key path (`routes[3]`).
 pub(super) fn route(
@@ -66,7 +67,7 @@ fn path(
         return Err(ctx.err(key, format!("{text:?} must start with '/'")));
     }
     // No '%' at all: a route's path is compared with request paths byte for byte, never decoded.
-    if !crate::routes::is_normal_path(text) || text.contains('%') {
+    if !is_normal_path(text) || text.contains('%') {
         return Err(ctx.err(key, format!("{text:?} is not a normalised path (no '.', '..' or empty segments; no '%', ';', '\\', '?', '#', spaces or non-ASCII characters)")));
     }
     Ok(matcher(text.to_string()))

@@ -168,7 +168,29 @@ fn secrets_are_checked_and_never_quoted() {
         &format!("value = \"{APP_SECRET}\""),
         "file = \"/nonexistent/secret\"",
     ));
-    assert_eq!(err.file, Path::new("/nonexistent/secret"));
+    assert_eq!(err.file, Path::new("test.toml"));
+    assert_eq!(err.key, "keyrings.app.secrets[0].file");
+    assert!(err.to_string().contains("/nonexistent/secret"), "{err}");
+}
+
+/// Whatever makes a secret file unreadable (missing, a directory, not UTF-8), the error names
+/// the config file, the key and the secret file.
+#[test]
+fn unreadable_secret_files_name_config_key_and_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let not_utf8 = dir.path().join("binary-secret");
+    std::fs::write(&not_utf8, b"absec_\xff\xfe").expect("write");
+    let missing = dir.path().join("missing-secret");
+    for file in [missing.as_path(), dir.path(), not_utf8.as_path()] {
+        let err = error(&base().replace(
+            &format!("value = \"{APP_SECRET}\""),
+            &format!("file = \"{}\"", file.display()),
+        ));
+        let shown = err.to_string();
+        assert!(shown.starts_with("test.toml: "), "{shown}");
+        assert!(shown.contains("keyrings.app.secrets[0].file"), "{shown}");
+        assert!(shown.contains(&file.display().to_string()), "{shown}");
+    }
 }
 
 #[test]
