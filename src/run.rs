@@ -108,8 +108,11 @@ pub async fn start(
         )),
         reload::spawn_watch(reloader.clone(), until(Phase::Stopped)),
         tokio::spawn(crate::accesslog::flusher(access_log, until(Phase::Stopped))),
-        tokio::spawn(reap_idle_connections(
-            gateway.clone(),
+        tokio::spawn(crate::upstream::reap_idle(
+            {
+                let gateway = gateway.clone();
+                move || gateway.snapshot().client.clone()
+            },
             until(Phase::Stopped),
         )),
     ];
@@ -122,18 +125,6 @@ pub async fn start(
         stop,
         tasks,
     })
-}
-
-/// Closes upstream connections idle past `pool_idle_timeout`, also while no request comes.
-async fn reap_idle_connections(gateway: Arc<Gateway>, stop: impl std::future::Future<Output = ()>) {
-    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => gateway.snapshot().client.reap(),
-            () = &mut stop => break,
-        }
-    }
 }
 
 impl Running {

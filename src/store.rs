@@ -21,7 +21,7 @@ pub enum Held {
 pub struct Claim(u64);
 
 /// A record of keys, each remembered until a Unix time.
-pub trait SeenStore: Send + Sync + 'static {
+pub(crate) trait SeenStore: std::fmt::Debug + Send + Sync + 'static {
     /// Atomically: if `key` is unknown or its time has passed, holds it in `state` until `until`
     /// and returns the claim; otherwise returns the state it is already held in.
     fn claim(&self, key: &[u8], state: Held, now: i64, until: i64) -> Result<Claim, Held>;
@@ -29,12 +29,6 @@ pub trait SeenStore: Send + Sync + 'static {
     fn complete(&self, key: &[u8], claim: Claim, until: i64);
     /// Forgets a key held by `claim` (its work failed and may be tried again).
     fn release(&self, key: &[u8], claim: Claim);
-    /// Number of keys held (expired ones may still count until evicted).
-    fn len(&self) -> usize;
-    /// Whether no key is held.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// In-memory [`SeenStore`] with a bound on the number of keys: past it, the oldest keys are
@@ -67,6 +61,12 @@ impl MemoryStore {
             capacity: capacity.max(1),
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// Number of keys held (expired ones may still count until evicted).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().entries.len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -163,10 +163,6 @@ impl SeenStore for MemoryStore {
         {
             inner.entries.remove(key);
         }
-    }
-
-    fn len(&self) -> usize {
-        self.lock().entries.len()
     }
 }
 

@@ -71,6 +71,11 @@ impl Rejection {
         Rejection::MalformedBody,
     ];
 
+    /// Position in [`Rejection::ALL`] (the declaration order).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The stable snake_case outcome code of the spec (`expected` in the test vectors).
     pub fn code(self) -> &'static str {
         match self {
@@ -119,7 +124,8 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), Rejection::ALL.len());
-        for rejection in Rejection::ALL {
+        for (index, rejection) in Rejection::ALL.into_iter().enumerate() {
+            assert_eq!(rejection.index(), index);
             assert_eq!(rejection.to_string(), rejection.code());
             assert!(!rejection.message().is_empty());
         }
