@@ -21,14 +21,14 @@ use crate::reload::Reloader;
 
 /// What the admin endpoints read.
 #[derive(Clone)]
-pub struct Admin {
+pub(crate) struct Admin {
     pub gateway: Arc<Gateway>,
     pub registry: Registry,
     pub reloader: Arc<Reloader>,
 }
 
 /// Serves the admin endpoints on `listener` until `stop` resolves.
-pub async fn serve(listener: TcpListener, admin: Admin, stop: impl Future<Output = ()>) {
+pub(crate) async fn serve(listener: TcpListener, admin: Admin, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
     loop {
         tokio::select! {

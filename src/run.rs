@@ -22,14 +22,17 @@ use crate::snapshot::Snapshot;
 use crate::store::MemoryStore;
 
 /// Keys remembered by the in-memory replay cache and dedupe record, each.
-pub const STORE_CAPACITY: usize = 1_000_000;
+pub(crate) const STORE_CAPACITY: usize = 1_000_000;
 
 /// A started gateway.
 pub struct Running {
+    /// Where the data listener listens.
     pub data_addr: SocketAddr,
+    /// Where the admin listener listens.
     pub admin_addr: SocketAddr,
+    /// The gateway both listeners serve.
     pub gateway: Arc<Gateway>,
-    pub reloader: Arc<Reloader>,
+    pub(crate) reloader: Arc<Reloader>,
     stop: watch::Sender<Phase>,
     tasks: Vec<JoinHandle<()>>,
 }

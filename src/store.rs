@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 /// The state a key is held in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Held {
+pub(crate) enum Held {
     /// Work for this key is under way (a webhook being delivered).
     InFlight,
     /// The key has been used (a signature accepted, an event delivered).
@@ -18,7 +18,7 @@ pub enum Held {
 /// Proof of a claim: only its holder may complete or release the key, so a claim that
 /// expired and was taken over (a clock jump, a very slow delivery) cannot undo the new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Claim(u64);
+pub(crate) struct Claim(u64);
 
 /// A record of keys, each remembered until a Unix time.
 pub(crate) trait SeenStore: std::fmt::Debug + Send + Sync + 'static {
@@ -34,7 +34,7 @@ pub(crate) trait SeenStore: std::fmt::Debug + Send + Sync + 'static {
 /// In-memory [`SeenStore`] with a bound on the number of keys: past it, the oldest keys are
 /// evicted first (keys of one store share one lifetime, so oldest ≈ soonest to expire).
 #[derive(Debug)]
-pub struct MemoryStore {
+pub(crate) struct MemoryStore {
     capacity: usize,
     inner: Mutex<Inner>,
 }
@@ -56,7 +56,7 @@ struct Inner {
 
 impl MemoryStore {
     /// A store holding at most `capacity` keys.
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         MemoryStore {
             capacity: capacity.max(1),
             inner: Mutex::new(Inner::default()),

@@ -7,7 +7,7 @@ use crate::config::{Config, RouteAuth};
 use crate::reload::EXPIRY_WARNING;
 use crate::routes::PathMatch;
 
-pub fn check(path: &Path) -> u8 {
+pub(super) fn check(path: &Path) -> u8 {
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,

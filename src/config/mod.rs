@@ -44,13 +44,19 @@ pub struct ConfigError {
 pub struct Config {
     /// The file this was loaded from.
     pub path: PathBuf,
+    /// `[server]`: the data listener and the limits of each request.
     pub server: ServerConfig,
+    /// `[admin]`: the admin listener.
     pub admin: AdminConfig,
+    /// `[upstream]`: where requests go, and the client's timeouts and pool.
     pub upstream: UpstreamConfig,
+    /// `[identity]`: the injected identity headers.
     pub identity: IdentityConfig,
     /// Accepted clock skew of signature timestamps, both ways, in whole seconds (> 0).
     pub tolerance_secs: i64,
+    /// `[log]`: log format and level.
     pub log: LogConfig,
+    /// `[reload]`: how changes are noticed.
     pub reload: ReloadConfig,
     /// Keyrings by name, in name order.
     pub keyrings: BTreeMap<String, KeyringConfig>,
@@ -63,23 +69,32 @@ pub struct Config {
 /// `[server]`.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Address of the data listener (`server.listen`).
     pub listen: SocketAddr,
+    /// Largest request body an app or webhook route reads (413 beyond).
     pub max_body_bytes: usize,
     /// Bytes all buffered request bodies may hold together (≥ `max_body_bytes`).
     pub max_buffered_bytes: usize,
+    /// Largest request head (header section) a connection accepts.
     pub max_header_bytes: usize,
     /// From accept to the first complete request head (whatever the protocol); on HTTP/1 also
     /// from the first byte of each later head to its end. Doubles as the HTTP/2 ping timeout.
     pub header_read_timeout: Duration,
+    /// Time a client gets to send a body an app or webhook route reads (408 beyond).
     pub body_read_timeout: Duration,
     /// A connection with no request in flight for this long is closed (HTTP/2: `GOAWAY`).
     pub idle_timeout: Duration,
     /// Interval of HTTP/2 keep-alive pings.
     pub http2_keepalive_interval: Duration,
+    /// Peers whose `X-Forwarded-*` headers are kept.
     pub trusted_proxies: Vec<IpNet>,
+    /// Readiness reports 503 for this long before the listener closes.
     pub shutdown_delay: Duration,
+    /// Then requests in flight get this long to finish.
     pub shutdown_grace: Duration,
+    /// Requests handled at once; beyond it, `503 overloaded`.
     pub max_in_flight: usize,
+    /// Connections open at once; beyond it, accepting waits.
     pub max_connections: usize,
     /// Runtime worker threads; 0 means one per CPU the process may use.
     pub workers: usize,
@@ -88,19 +103,24 @@ pub struct ServerConfig {
 /// `[admin]`.
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
+    /// Address of the admin listener (`admin.listen`).
     pub listen: SocketAddr,
 }
 
 /// `[upstream]`.
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
+    /// Where routes without their own `upstream` send requests.
     pub target: UpstreamTarget,
+    /// Time to establish a connection to the upstream (502 beyond).
     pub connect_timeout: Duration,
     /// Total time for the upstream to answer with a response head (app and `none` routes).
     pub timeout: Duration,
     /// The same for webhook routes: a few seconds, so Stripe sees a failure and retries.
     pub webhook_timeout: Duration,
+    /// Idle keep-alive connections are closed after this long.
     pub pool_idle_timeout: Duration,
+    /// Idle keep-alive connections kept per upstream.
     pub pool_max_idle_per_host: usize,
 }
 
@@ -111,7 +131,9 @@ pub enum UpstreamTarget {
     Echo,
     /// `http://host:port`.
     Http {
+        /// `http` (the only scheme forwarded to).
         scheme: Scheme,
+        /// `host:port`.
         authority: Authority,
     },
 }
@@ -135,14 +157,18 @@ pub struct IdentityConfig {
 /// `[log]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
+    /// `json` or `text`.
     pub format: LogFormat,
+    /// The log filter (`info`, or a filter such as `info,hyper=warn`).
     pub level: String,
 }
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// One JSON object per line.
     Json,
+    /// Human-readable lines.
     Text,
 }
 
@@ -158,25 +184,33 @@ pub struct ReloadConfig {
 /// `[keyrings.NAME]` with its secrets loaded.
 #[derive(Debug, Clone)]
 pub struct KeyringConfig {
+    /// Which family of secrets (`app` → `absec_`, `webhook` → `whsec_`).
     pub kind: KeyringKind,
+    /// The secrets in priority order.
     pub secrets: Vec<SecretConfig>,
 }
 
 /// One secret of a keyring.
 #[derive(Debug, Clone)]
 pub struct SecretConfig {
+    /// The id shown in logs and metric labels (never the value).
     pub id: String,
+    /// The secret itself, redacted in `Debug`.
     pub value: Secret,
     /// Unix seconds at which the secret stops verifying.
     pub not_after: Option<i64>,
+    /// Where the value came from.
     pub source: SecretSource,
 }
 
 /// Where a secret's value came from (shown by `check`; never the value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
+    /// `file = "…"`: read from this file.
     File(PathBuf),
+    /// `env = "…"`: read from this environment variable.
     Env(String),
+    /// `value = "…"`: written in the config file (demos only).
     Inline,
 }
 
@@ -193,12 +227,17 @@ impl fmt::Display for SecretSource {
 /// One `[[routes]]` entry.
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
+    /// Bounded id, used in metric labels and logs.
     pub id: String,
+    /// `path` or `path_prefix`.
     pub path: PathMatch,
     /// Allowed methods; `None` allows every method.
     pub methods: Option<Vec<Method>>,
+    /// What the route demands before forwarding.
     pub auth: RouteAuth,
+    /// Whether the route answers CORS preflights and marks its responses readable by any origin.
     pub cors: bool,
+    /// Overrides `upstream.url` for this route.
     pub upstream: Option<UpstreamTarget>,
     /// Overrides the upstream timeout of the route's kind.
     pub timeout: Option<Duration>,
@@ -207,35 +246,48 @@ pub struct RouteConfig {
 /// What a route demands before forwarding.
 #[derive(Debug, Clone)]
 pub enum RouteAuth {
+    /// `auth = "none"`: forwarded without authentication (the body streams).
     None,
+    /// `auth = "app"`: a signed Stripe App UI-extension request.
     App(AppPolicy),
+    /// `auth = "webhook"`: a signed Stripe webhook delivery.
     Webhook(WebhookPolicy),
 }
 
 /// Policy of an `auth = "app"` route.
 #[derive(Debug, Clone)]
 pub struct AppPolicy {
+    /// Name of the `app` keyring that verifies the route.
     pub keyring: String,
+    /// Which signed strings the route accepts (`app_signature`).
     pub mode: AppMode,
+    /// `require_roles_any`: at least one of these role ids.
     pub roles_any: Vec<String>,
+    /// `require_roles_all`: all of these role ids.
     pub roles_all: Vec<String>,
+    /// `replay = "reject"`: each signed message is accepted once.
     pub replay_reject: bool,
 }
 
 /// Policy of an `auth = "webhook"` route.
 #[derive(Debug, Clone)]
 pub struct WebhookPolicy {
+    /// Name of the `webhook` keyring that verifies the route.
     pub keyring: String,
     /// Empty: every event type is forwarded.
     pub events: Vec<EventPattern>,
+    /// Which events pass, by their `livemode`.
     pub livemode: LivemodeFilter,
+    /// Deliver each event id once (`dedupe = true`).
     pub dedupe: bool,
+    /// How long a delivered event id is remembered.
     pub dedupe_window: Duration,
 }
 
 /// An entry of `events = [...]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventPattern {
+    /// An exact event type such as `invoice.paid`.
     Exact(String),
     /// `prefix.*`, stored with the trailing dot (`account.application.`).
     Prefix(String),
@@ -257,8 +309,11 @@ impl EventPattern {
 /// `livemode = "live" | "test" | "any"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LivemodeFilter {
+    /// Only live-mode events.
     Live,
+    /// Only test-mode events.
     Test,
+    /// Every event.
     Any,
 }
 

@@ -11,7 +11,7 @@ use crate::secret::Secret;
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
@@ -33,7 +33,7 @@ pub struct RawConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawServer {
+pub(super) struct RawServer {
     pub listen: Option<String>,
     pub max_body_bytes: Option<u64>,
     pub max_buffered_bytes: Option<u64>,
@@ -52,13 +52,13 @@ pub struct RawServer {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAdmin {
+pub(super) struct RawAdmin {
     pub listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawUpstream {
+pub(super) struct RawUpstream {
     pub url: String,
     pub connect_timeout: Option<String>,
     pub timeout: Option<String>,
@@ -69,40 +69,40 @@ pub struct RawUpstream {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawIdentity {
+pub(super) struct RawIdentity {
     pub header_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSignature {
+pub(super) struct RawSignature {
     pub tolerance: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLog {
+pub(super) struct RawLog {
     pub format: Option<String>,
     pub level: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawReload {
+pub(super) struct RawReload {
     pub poll_interval: Option<String>,
     pub watch: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawKeyring {
+pub(super) struct RawKeyring {
     pub kind: String,
     pub secrets: Vec<RawSecret>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSecret {
+pub(super) struct RawSecret {
     pub id: String,
     pub file: Option<String>,
     pub env: Option<String>,
@@ -112,7 +112,7 @@ pub struct RawSecret {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRoute {
+pub(super) struct RawRoute {
     pub id: String,
     pub path: Option<String>,
     pub path_prefix: Option<String>,

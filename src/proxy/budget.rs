@@ -16,7 +16,7 @@ use prometheus::IntGauge;
 /// Bytes reserved by buffered bodies. Shared across snapshots: a reload changes the limit that
 /// requests pass in, not the count of what is held.
 #[derive(Debug)]
-pub struct BodyBudget {
+pub(super) struct BodyBudget {
     reserved: AtomicUsize,
     /// `buffered_body_bytes`, kept equal to `reserved`.
     gauge: IntGauge,
@@ -24,7 +24,7 @@ pub struct BodyBudget {
 
 impl BodyBudget {
     /// An empty budget reporting into `gauge`.
-    pub fn new(gauge: IntGauge) -> Arc<BodyBudget> {
+    pub(super) fn new(gauge: IntGauge) -> Arc<BodyBudget> {
         Arc::new(BodyBudget {
             reserved: AtomicUsize::new(0),
             gauge,
@@ -33,7 +33,7 @@ impl BodyBudget {
 
     /// Reserves `bytes` if the total reserved stays within `limit`; `None` (nothing reserved)
     /// otherwise.
-    pub fn reserve(self: &Arc<Self>, bytes: usize, limit: usize) -> Option<Reservation> {
+    pub(super) fn reserve(self: &Arc<Self>, bytes: usize, limit: usize) -> Option<Reservation> {
         let mut reservation = Reservation {
             budget: self.clone(),
             bytes: 0,
@@ -63,7 +63,7 @@ impl BodyBudget {
 
 /// Bytes held against a [`BodyBudget`]; given back when dropped.
 #[derive(Debug)]
-pub struct Reservation {
+pub(super) struct Reservation {
     budget: Arc<BodyBudget>,
     bytes: usize,
 }
@@ -72,7 +72,7 @@ impl Reservation {
     /// Grows the reservation to `total` bytes (nothing to do if it holds that many already).
     /// `false`, with the reservation unchanged, when the budget cannot cover the difference
     /// within `limit`.
-    pub fn grow_to(&mut self, total: usize, limit: usize) -> bool {
+    pub(super) fn grow_to(&mut self, total: usize, limit: usize) -> bool {
         let more = total.saturating_sub(self.bytes);
         if more == 0 {
             return true;
@@ -85,7 +85,7 @@ impl Reservation {
     }
 
     /// `buffer` as shared bytes that keep this reservation until their last clone is dropped.
-    pub fn hold(self, buffer: BytesMut) -> Bytes {
+    pub(super) fn hold(self, buffer: BytesMut) -> Bytes {
         Bytes::from_owner(Buffered {
             buffer,
             _reservation: self,

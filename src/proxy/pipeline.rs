@@ -116,9 +116,8 @@ impl Gateway {
         };
         let Grant { identity, hold } = grant;
         let peer = client.trusted_by(&server.trusted_proxies);
-        let id = record.request_id().clone();
-        let names = &snapshot.identity;
-        headers::rewrite(&mut parts, names, &peer, &id, identity.as_ref())?; // 6. rewrite
+        let (names, id) = (&snapshot.identity, record.request_id());
+        headers::rewrite(&mut parts, names, &peer, id, identity.as_ref())?; // 6. rewrite
         record.account(identity.and_then(authenticate::Identity::into_account));
         let upstream = (server, &self.budget);
         let result = forward::forward(route, parts, body, upstream, record).await; // 7. forward

@@ -22,7 +22,7 @@ use crate::proxy::Gateway;
 /// How the data listener's connections are served: hyper's builders and the timeouts, fixed
 /// at start.
 #[derive(Debug, Clone)]
-pub struct Connections {
+pub(super) struct Connections {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
     timeouts: Timeouts,
@@ -30,7 +30,7 @@ pub struct Connections {
 
 impl Connections {
     /// The connection settings of `server`.
-    pub fn new(server: &ServerConfig) -> Connections {
+    pub(super) fn new(server: &ServerConfig) -> Connections {
         let mut http1 = http1::Builder::new();
         // hyper's own header timer starts only when hyper first polls, and again as soon as a
         // keep-alive connection goes idle; `Activity` keeps both deadlines instead.
@@ -63,7 +63,7 @@ impl Connections {
     /// `header_read_timeout` after accept, however the bytes trickle in; a TLS handshake
     /// belongs under the same deadline, before the sniff. Then the connection closes after
     /// `idle_timeout` with no request in flight. `draining` turning true closes it gracefully.
-    pub async fn serve<I>(
+    pub(super) async fn serve<I>(
         &self,
         mut io: I,
         accepted: Instant,

@@ -4,6 +4,10 @@
     dead_code,
     reason = "each test binary uses a different part of the harness"
 )]
+#![allow(
+    unreachable_pub,
+    reason = "the harness is a private module of each test binary; `pub` is its interface"
+)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
