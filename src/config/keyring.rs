@@ -167,3 +167,6 @@ fn unix_seconds(text: &str) -> Option<i64> {
     let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
     i64::try_from(secs).ok()
 }
+
+#[cfg(test)]
+mod tests;
