@@ -87,98 +87,29 @@ static RETRY_AND_CLOSE: [(HeaderName, HeaderValue); 2] = [
 ];
 
 impl GatewayError {
-    /// The one place statuses, codes and messages are chosen.
+    /// The one place statuses, codes and messages are chosen (the answers themselves are
+    /// the constants below).
     pub(crate) fn classify(&self) -> Class<'_> {
-        let class = |status, code, kind, message| Class {
-            status,
-            code,
-            kind,
-            message,
-            headers: Extra::None,
-        };
-        let with = |class: Class<'static>, headers| Class {
-            headers: Extra::Fixed(headers),
-            ..class
-        };
         match self {
-            GatewayError::NoRoute => class(
-                StatusCode::NOT_FOUND,
-                "no_route",
-                INVALID,
-                "No route matches this path.",
-            ),
+            GatewayError::NoRoute => NO_ROUTE,
             GatewayError::MethodNotAllowed(allow) => Class {
                 headers: Extra::Allow(allow),
-                ..class(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method_not_allowed",
-                    INVALID,
-                    "This route does not accept this method.",
-                )
+                ..METHOD_NOT_ALLOWED
             },
-            GatewayError::BodyTooLarge => class(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                INVALID,
-                "The request body is larger than this endpoint accepts.",
-            ),
-            GatewayError::BodyTimeout => class(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                INVALID,
-                "The request body was not received in time.",
-            ),
-            GatewayError::BodyUnreadable => class(
-                StatusCode::BAD_REQUEST,
-                "body_unreadable",
-                INVALID,
-                "The request body could not be read.",
-            ),
+            GatewayError::BodyTooLarge => BODY_TOO_LARGE,
+            GatewayError::BodyTimeout => BODY_TIMEOUT,
+            GatewayError::BodyUnreadable => BODY_UNREADABLE,
             GatewayError::Denied { denial, kind } => denied(*denial, *kind),
-            GatewayError::DuplicateInFlight => with(
-                class(
-                    StatusCode::CONFLICT,
-                    "duplicate_in_flight",
-                    "conflict_error",
-                    "This event is being delivered right now; retry later.",
-                ),
-                &RETRY,
-            ),
-            GatewayError::Upstream(UpstreamFailure::Timeout) => class(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
-                UPSTREAM,
-                "The backend did not answer in time.",
-            ),
+            GatewayError::DuplicateInFlight => DUPLICATE_IN_FLIGHT,
+            GatewayError::Upstream(UpstreamFailure::Timeout) => UPSTREAM_TIMEOUT,
             GatewayError::Upstream(
                 UpstreamFailure::Connect
                 | UpstreamFailure::Broken
                 | UpstreamFailure::InvalidResponse,
             )
-            | GatewayError::WebhookRedirected => class(
-                StatusCode::BAD_GATEWAY,
-                "upstream_unavailable",
-                UPSTREAM,
-                "The backend could not be reached.",
-            ),
-            GatewayError::Overloaded => with(
-                class(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
-                    UNAVAILABLE,
-                    "The gateway is at capacity; retry shortly.",
-                ),
-                &RETRY,
-            ),
-            GatewayError::ShuttingDown => with(
-                class(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "shutting_down",
-                    UNAVAILABLE,
-                    "The gateway is shutting down; retry on another instance.",
-                ),
-                &RETRY_AND_CLOSE,
-            ),
+            | GatewayError::WebhookRedirected => UPSTREAM_UNAVAILABLE,
+            GatewayError::Overloaded => OVERLOADED,
+            GatewayError::ShuttingDown => SHUTTING_DOWN,
         }
     }
 
@@ -210,6 +141,94 @@ impl GatewayError {
         response
     }
 }
+
+impl Class<'static> {
+    const fn new(
+        status: StatusCode,
+        code: &'static str,
+        kind: &'static str,
+        message: &'static str,
+    ) -> Self {
+        Class {
+            status,
+            code,
+            kind,
+            message,
+            headers: Extra::None,
+        }
+    }
+
+    const fn with(self, headers: &'static [(HeaderName, HeaderValue)]) -> Self {
+        Class {
+            headers: Extra::Fixed(headers),
+            ..self
+        }
+    }
+}
+
+const NO_ROUTE: Class<'static> = Class::new(
+    StatusCode::NOT_FOUND,
+    "no_route",
+    INVALID,
+    "No route matches this path.",
+);
+const METHOD_NOT_ALLOWED: Class<'static> = Class::new(
+    StatusCode::METHOD_NOT_ALLOWED,
+    "method_not_allowed",
+    INVALID,
+    "This route does not accept this method.",
+);
+const BODY_TOO_LARGE: Class<'static> = Class::new(
+    StatusCode::PAYLOAD_TOO_LARGE,
+    "body_too_large",
+    INVALID,
+    "The request body is larger than this endpoint accepts.",
+);
+const BODY_TIMEOUT: Class<'static> = Class::new(
+    StatusCode::REQUEST_TIMEOUT,
+    "body_timeout",
+    INVALID,
+    "The request body was not received in time.",
+);
+const BODY_UNREADABLE: Class<'static> = Class::new(
+    StatusCode::BAD_REQUEST,
+    "body_unreadable",
+    INVALID,
+    "The request body could not be read.",
+);
+const DUPLICATE_IN_FLIGHT: Class<'static> = Class::new(
+    StatusCode::CONFLICT,
+    "duplicate_in_flight",
+    "conflict_error",
+    "This event is being delivered right now; retry later.",
+)
+.with(&RETRY);
+const UPSTREAM_TIMEOUT: Class<'static> = Class::new(
+    StatusCode::GATEWAY_TIMEOUT,
+    "upstream_timeout",
+    UPSTREAM,
+    "The backend did not answer in time.",
+);
+const UPSTREAM_UNAVAILABLE: Class<'static> = Class::new(
+    StatusCode::BAD_GATEWAY,
+    "upstream_unavailable",
+    UPSTREAM,
+    "The backend could not be reached.",
+);
+const OVERLOADED: Class<'static> = Class::new(
+    StatusCode::SERVICE_UNAVAILABLE,
+    "overloaded",
+    UNAVAILABLE,
+    "The gateway is at capacity; retry shortly.",
+)
+.with(&RETRY);
+const SHUTTING_DOWN: Class<'static> = Class::new(
+    StatusCode::SERVICE_UNAVAILABLE,
+    "shutting_down",
+    UNAVAILABLE,
+    "The gateway is shutting down; retry on another instance.",
+)
+.with(&RETRY_AND_CLOSE);
 
 /// Signature failures are 401 on app routes and 400 on webhook routes (with `WWW-Authenticate`
 /// on app routes); a body that is not what the route requires is 400 either way.

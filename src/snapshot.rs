@@ -303,14 +303,7 @@ fn compile_route(
             config.upstream.webhook_timeout,
         ),
     };
-    let allow = match &route.methods {
-        Some(methods) => methods
-            .iter()
-            .map(Method::as_str)
-            .collect::<Vec<_>>()
-            .join(", "),
-        None => "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".to_string(),
-    };
+    let allow = allow_header(route.methods.as_deref());
     let target = route.upstream.as_ref().unwrap_or(&config.upstream.target);
     let upstream = match target {
         UpstreamTarget::Echo => Upstream::Echo,
@@ -324,12 +317,26 @@ fn compile_route(
     Route {
         id: Arc::from(route.id.as_str()),
         methods: route.methods.clone(),
-        // Methods are validated tokens joined by ", ": always a valid header value.
-        allow: HeaderValue::from_str(&allow).expect("method list is a valid header value"),
+        allow,
         auth,
         cors: route.cors,
         upstream,
         timeout: route.timeout.unwrap_or(default_timeout),
         metrics: RouteMetrics::new(metrics, &route.id, webhook),
     }
+}
+
+/// The `Allow` / `Access-Control-Allow-Methods` value of a route taking `methods` (every
+/// method when `None`).
+fn allow_header(methods: Option<&[Method]>) -> HeaderValue {
+    let allow = match methods {
+        Some(methods) => methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".to_string(),
+    };
+    // Methods are validated tokens joined by ", ": always a valid header value.
+    HeaderValue::from_str(&allow).expect("method list is a valid header value")
 }

@@ -69,6 +69,15 @@ impl Authenticated<'_> {
     }
 }
 
+/// When a request is verified: the clock's `now`, and the skew accepted around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timing {
+    /// Unix seconds.
+    pub(crate) now: i64,
+    /// Accepted skew of signature timestamps, both ways, in seconds.
+    pub(crate) tolerance: i64,
+}
+
 /// The parsed `Stripe-Signature` of a request (rules 1–5), or the refusal.
 pub(super) fn signature(
     headers: &HeaderMap,
@@ -84,8 +93,7 @@ pub(super) fn verify<'s>(
     signed: Signed<'s>,
     header: &SignatureHeader<'_>,
     body: &[u8],
-    now: i64,
-    tolerance: i64,
+    Timing { now, tolerance }: Timing,
 ) -> Result<Authenticated<'s>, GatewayError> {
     match signed {
         Signed::App(app) => {

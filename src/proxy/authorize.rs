@@ -20,7 +20,7 @@ use http::{Response, StatusCode};
 
 use self::dedupe::{DedupeClaim, Delivery};
 use self::replay::ReplayMark;
-use super::authenticate::{Authenticated, Identity, WebhookIdentity};
+use super::authenticate::{Authenticated, Identity, Timing, WebhookIdentity};
 use super::record::Record;
 use crate::auth::KeyringKind;
 use crate::body::{json_response, GatewayBody};
@@ -79,19 +79,19 @@ pub(crate) struct Stores<'g> {
     pub(crate) dedupe: &'g dyn SeenStore,
 }
 
-/// Applies the route's rules to a verified request. `body` is the verified body, `now` the
-/// time it was verified at.
+/// Applies the route's rules to a verified request. `body` is the verified body, `timing` when
+/// it was verified.
 pub(super) fn authorize<'g>(
     authenticated: Authenticated<'g>,
     route: &'g Route,
     body: &[u8],
-    (now, tolerance): (i64, i64),
+    timing: Timing,
     stores: Stores<'g>,
     record: &mut Record<'_>,
 ) -> Result<Decision<'g>, GatewayError> {
     match authenticated {
         Authenticated::App(app, identity) => {
-            let hold = replay(app, &identity, body, (now, tolerance), stores.replay)?;
+            let hold = replay(app, &identity, body, timing, stores.replay)?;
             if !roles_satisfied(&app.policy, identity.roles.as_deref()) {
                 return Err(denied(Denial::RoleDenied, KeyringKind::App));
             }
@@ -100,9 +100,14 @@ pub(super) fn authorize<'g>(
                 hold,
             }))
         }
-        Authenticated::Webhook(webhook, identity) => {
-            webhook_rules(route, &webhook.policy, identity, now, stores.dedupe, record)
-        }
+        Authenticated::Webhook(webhook, identity) => webhook_rules(
+            route,
+            &webhook.policy,
+            identity,
+            timing.now,
+            stores.dedupe,
+            record,
+        ),
     }
 }
 
@@ -112,13 +117,13 @@ fn replay<'g>(
     app: &AppAuth,
     identity: &crate::auth::AppIdentity,
     body: &[u8],
-    (now, tolerance): (i64, i64),
+    timing: Timing,
     store: &'g dyn SeenStore,
 ) -> Result<Hold<'g>, GatewayError> {
     let Some(scope) = &app.keyring.replay else {
         return Ok(Hold::Nothing);
     };
-    match ReplayMark::take(store, scope, identity, body, (now, tolerance)) {
+    match ReplayMark::take(store, scope, identity, body, timing) {
         Ok(mark) => Ok(Hold::Replay(mark)),
         Err(_used) if app.policy.replay_reject => Err(denied(Denial::Replayed, KeyringKind::App)),
         Err(_used) => Ok(Hold::Nothing),

@@ -21,10 +21,11 @@ use std::time::Instant;
 
 use http::{Request, Response};
 
+use super::authenticate::{self, Timing};
 use super::authorize::{self, Decision, Grant, Stores};
 use super::headers::{self, Peer, X_REQUEST_ID};
 use super::record::Record;
-use super::{authenticate, body, cors, forward, request_id, route, Gateway};
+use super::{body, cors, forward, request_id, route, Gateway};
 use crate::body::{ForwardBody, GatewayBody, InboundBody};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
@@ -94,21 +95,15 @@ impl Gateway {
             Some(signed) => {
                 let header = authenticate::signature(&parts.headers, signed.kind())?;
                 let body = body::read(body, &parts.headers, server, &self.budget).await?; // 3.
-                let (now, tolerance) = (self.clock.now(), snapshot.config.tolerance_secs);
-                let verified = authenticate::verify(signed, &header, &body, now, tolerance)?; // 4.
-                let secret = verified.verified().secret_index;
-                let signed_at = verified.verified().timestamp;
-                record.verified(signed.keyring(), secret, (signed_at, now));
+                let timing = Timing {
+                    now: self.clock.now(),
+                    tolerance: snapshot.config.tolerance_secs,
+                };
+                let verified = authenticate::verify(signed, &header, &body, timing)?; // 4. verify
+                record.verified(signed.keyring(), verified.verified(), timing.now);
                 record.auth(AuthOutcome::Allowed);
                 let stores = self.stores();
-                match authorize::authorize(
-                    verified,
-                    route,
-                    &body,
-                    (now, tolerance),
-                    stores,
-                    record,
-                )? {
+                match authorize::authorize(verified, route, &body, timing, stores, record)? {
                     Decision::Answer(response) => return Ok(response), // 5. authorize
                     Decision::Forward(grant) => (ForwardBody::full(body), grant),
                 }

@@ -9,6 +9,7 @@ use http::header::HeaderValue;
 use http::{Method, Request, StatusCode, Uri};
 
 use crate::accesslog::{AccessLog, Entry};
+use crate::auth::Verified;
 use crate::metrics::{RequestMetrics, NO_ROUTE};
 use crate::outcome::{AuthOutcome, WebhookOutcome};
 use crate::snapshot::{Route, RouteKeyring};
@@ -89,14 +90,10 @@ impl<'s> Record<'s> {
         self.auth = Some(outcome);
     }
 
-    /// Secret `secret` of `keyring` verified a signature made at `timestamp`; it is `now`.
-    pub(crate) fn verified(
-        &mut self,
-        keyring: &'s RouteKeyring,
-        secret: usize,
-        (timestamp, now): (i64, i64),
-    ) {
-        self.verified = Some((keyring, secret, now.saturating_sub(timestamp)));
+    /// A secret of `keyring` verified the request at `now`, as `verified` tells.
+    pub(crate) fn verified(&mut self, keyring: &'s RouteKeyring, verified: &Verified, now: i64) {
+        let age = now.saturating_sub(verified.timestamp);
+        self.verified = Some((keyring, verified.secret_index, age));
     }
 
     /// The account the request acts for.

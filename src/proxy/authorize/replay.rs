@@ -6,6 +6,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::auth::{default_payload, AppIdentity, VerifiedMode};
+use crate::proxy::authenticate::Timing;
 use crate::snapshot::ReplayScope;
 use crate::store::{Claim, Held, SeenStore};
 
@@ -29,7 +30,7 @@ impl<'s> ReplayMark<'s> {
         scope: &ReplayScope,
         identity: &AppIdentity,
         body: &[u8],
-        (now, tolerance): (i64, i64),
+        Timing { now, tolerance }: Timing,
     ) -> Result<Self, Held> {
         let timestamp = identity.verified.timestamp;
         let digest = match identity.mode {
