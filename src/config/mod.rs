@@ -8,6 +8,7 @@ mod context;
 mod convert;
 mod error;
 mod keyring;
+mod policy;
 mod raw;
 mod route;
 #[cfg(test)]
