@@ -2,6 +2,8 @@
 //! upstream, [`GatewayBody`] back to the client; and [`InboundBody`], what a request body must
 //! be for the pipeline to read it (hyper's `Incoming` in production, `Full<Bytes>` in tests).
 
+#![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 use std::any::Any;
 use std::pin::Pin;
 use std::task::{Context, Poll};

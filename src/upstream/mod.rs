@@ -8,6 +8,8 @@
 //! - [`connect`]: opening a connection (TCP, HTTP/1 handshake) within the connect timeout.
 //! - [`echo`]: `builtin:echo`, the JSON view of a request as a backend would receive it.
 
+#![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
 mod client;
 mod connect;
 pub(crate) mod echo;
