@@ -12,34 +12,30 @@ use http::request::Parts;
 use http::uri::Uri;
 use http::{HeaderValue, Request, Response, StatusCode, Version};
 
-use super::body::read;
-use super::budget::BodyBudget;
 use super::record::Record;
 use crate::body::{json_response, ForwardBody, GatewayBody};
-use crate::config::ServerConfig;
 use crate::error::GatewayError;
 use crate::snapshot::Route;
 use crate::upstream::{echo, HostPool, Upstream, UpstreamFailure};
 
-/// Sends the request to `route`'s upstream and relays the response. `server` and `budget`
-/// bound the bodies `builtin:echo` reads.
+/// Sends the request to `route`'s upstream and relays the response. An upstream that answers
+/// in process gets the body phase 3 read.
 pub(super) async fn forward(
     route: &Route,
     parts: Parts,
     body: ForwardBody,
-    (server, budget): (&ServerConfig, &Arc<BodyBudget>),
     record: &mut Record<'_>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     match &route.upstream {
         Upstream::Pool { pool, host } => pooled(route, pool, host, parts, body, record).await,
         Upstream::Echo => {
-            let body = buffered(body, &parts, server, budget).await?;
+            let body = buffered(body)?;
             Ok(json_response(StatusCode::OK, echo::render(&parts, &body)))
         }
         #[cfg(test)]
         Upstream::Double(double) => {
             let started = Instant::now();
-            let body = buffered(body, &parts, server, budget).await?;
+            let body = buffered(body)?;
             let answer = double.answer(&parts, body).map(|(status, body)| {
                 let mut response = Response::new(GatewayBody::full(body));
                 *response.status_mut() = status;
@@ -108,20 +104,13 @@ fn is_relayable(status: StatusCode) -> bool {
     (200..600).contains(&status.as_u16())
 }
 
-/// The whole body, for an upstream that answers in process: a verified body as it is, a
-/// streamed one read within the limits of phase 3.
-async fn buffered(
-    body: ForwardBody,
-    parts: &Parts,
-    server: &ServerConfig,
-    budget: &Arc<BodyBudget>,
-) -> Result<Bytes, GatewayError> {
+/// The whole body, for an upstream that answers in process: phase 3 read it.
+fn buffered(body: ForwardBody) -> Result<Bytes, GatewayError> {
     match body {
         ForwardBody::Empty => Ok(Bytes::new()),
         ForwardBody::Full(bytes) => Ok(bytes.unwrap_or_default()),
-        streamed @ (ForwardBody::Stream(_) | ForwardBody::Boxed(_)) => {
-            read(streamed, &parts.headers, server, budget).await
-        }
+        // Not for an upstream that answers in process (`Upstream::answers_in_process`).
+        ForwardBody::Stream(_) | ForwardBody::Boxed(_) => Err(GatewayError::BodyUnreadable),
     }
 }
 

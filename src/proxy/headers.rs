@@ -18,6 +18,7 @@ use http::{HeaderMap, Response, Uri};
 use ipnet::IpNet;
 
 use super::authenticate::Identity;
+use super::request_id::X_REQUEST_ID;
 use crate::auth::{AppIdentity, Rejection};
 use crate::error::GatewayError;
 use crate::outcome::Denial;
@@ -29,8 +30,6 @@ pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwa
 pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 /// `X-Forwarded-Host`.
 pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-/// `X-Request-Id`.
-pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 const HOP_BY_HOP: [&str; 5] = [
     "keep-alive",

@@ -5,7 +5,8 @@
 //! 2. **preflight** (`cors.rs`): a CORS `OPTIONS` on a `cors` route is answered here, never
 //!    forwarded.
 //! 3. **body** (`body.rs`, `budget.rs`): app and webhook routes read it, bounded by size and
-//!    time, paid for from the budget all buffered bodies share; `none` routes stream it.
+//!    time, paid for from the budget all buffered bodies share; `none` routes stream it (to an
+//!    upstream that answers in process, such as `builtin:echo`, it is read too).
 //! 4. **verify** (`authenticate.rs`): the pure signature core with the route's keyring and the
 //!    clock's `now` (the header is checked before the body is read) → an `Identity`.
 //! 5. **authorize** (`authorize.rs`): roles, replay, webhook filters and dedupe → a `Grant`.
@@ -23,10 +24,12 @@ use http::{Request, Response};
 
 use super::authenticate::{self, Timing};
 use super::authorize::{self, Decision, Grant, Stores};
-use super::headers::{self, Peer, X_REQUEST_ID};
+use super::headers::{self, Peer};
 use super::record::Record;
-use super::{body, cors, forward, request_id, route, Gateway};
+use super::request_id::{self, X_REQUEST_ID};
+use super::{body, cors, forward, route, Gateway};
 use crate::body::{ForwardBody, GatewayBody, InboundBody};
+use crate::config::ServerConfig;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::outcome::{AuthOutcome, Skip};
@@ -90,7 +93,8 @@ impl Gateway {
         let (body, grant) = match route.auth.signed() {
             None => {
                 record.auth(AuthOutcome::Skipped(Skip::None));
-                (ForwardBody::stream(body), Grant::anonymous())
+                let body = self.unsigned(route, &parts.headers, body, server).await?; // 3.
+                (body, Grant::anonymous())
             }
             Some(signed) => {
                 let header = authenticate::signature(&parts.headers, signed.kind())?;
@@ -114,9 +118,25 @@ impl Gateway {
         let (names, id) = (&snapshot.identity, record.request_id());
         headers::rewrite(&mut parts, names, &peer, id, identity.as_ref())?; // 6. rewrite
         record.account(identity.and_then(authenticate::Identity::into_account));
-        let upstream = (server, &self.budget);
-        let result = forward::forward(route, parts, body, upstream, record).await; // 7. forward
+        let result = forward::forward(route, parts, body, record).await; // 7. forward
         hold.settle(result.map(headers::rewrite_response), record)
+    }
+
+    /// Phase 3 for an `auth = "none"` route: the body streams to an upstream over the network,
+    /// and is read (within the limits of signed bodies) for one that answers in process.
+    async fn unsigned<B: InboundBody>(
+        &self,
+        route: &Route,
+        headers: &http::HeaderMap,
+        body: B,
+        server: &ServerConfig,
+    ) -> Result<ForwardBody, GatewayError> {
+        if route.upstream.answers_in_process() {
+            let body = body::read(body, headers, server, &self.budget).await?;
+            Ok(ForwardBody::full(body))
+        } else {
+            Ok(ForwardBody::stream(body))
+        }
     }
 
     /// Requests are refused while the listener is closed, past `max_in_flight`, or without a

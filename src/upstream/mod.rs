@@ -59,6 +59,18 @@ pub(crate) enum Upstream<B> {
     Double(Arc<double::Double>),
 }
 
+impl<B> Upstream<B> {
+    /// Whether requests are answered in process (they need their whole body first).
+    pub(crate) fn answers_in_process(&self) -> bool {
+        match self {
+            Upstream::Echo => true,
+            Upstream::Pool { .. } => false,
+            #[cfg(test)]
+            Upstream::Double(_) => true,
+        }
+    }
+}
+
 /// Why the upstream did not answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum UpstreamFailure {
