@@ -1,5 +1,6 @@
 //! Opening a connection to an upstream: TCP within the connect timeout, then the HTTP/1
-//! handshake. The connection task ends when the upstream closes or the pool drops the sender.
+//! handshake (a TLS client would wrap the stream between the two). The connection task ends
+//! when the upstream closes or the pool drops the sender.
 
 use std::time::Duration;
 
