@@ -19,12 +19,12 @@ use crate::config::LogFormat;
 /// A buffer larger than this is written out at once.
 const FLUSH_AT: usize = 32 * 1024;
 /// How often the flusher writes buffered lines.
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 const SHARDS: usize = 16;
 
 /// One request, as logged. Holds no secret and no signature.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     pub request_id: &'a str,
     pub route: &'a str,
     pub method: &'a str,
@@ -44,14 +44,14 @@ pub struct Entry<'a> {
 
 /// The access-log writer of one gateway.
 #[derive(Debug)]
-pub struct AccessLog {
+pub(crate) struct AccessLog {
     format: LogFormat,
     shards: Box<[Mutex<Vec<u8>>]>,
 }
 
 impl AccessLog {
     /// A writer producing lines in `format`.
-    pub fn new(format: LogFormat) -> Self {
+    pub(crate) fn new(format: LogFormat) -> Self {
         AccessLog {
             format,
             shards: (0..SHARDS)
@@ -61,12 +61,12 @@ impl AccessLog {
     }
 
     /// Whether access lines are wanted (the `access` target at INFO passes the log filter).
-    pub fn enabled() -> bool {
+    pub(crate) fn enabled() -> bool {
         tracing::enabled!(target: "access", tracing::Level::INFO)
     }
 
     /// Buffers one line (if enabled).
-    pub fn write(&self, entry: &Entry<'_>) {
+    pub(crate) fn write(&self, entry: &Entry<'_>) {
         if !Self::enabled() {
             return;
         }
@@ -83,7 +83,7 @@ impl AccessLog {
     }
 
     /// Writes every buffered line.
-    pub fn flush(&self) {
+    pub(crate) fn flush(&self) {
         for shard in self.shards.iter() {
             let lines = std::mem::take(&mut *shard.lock().unwrap_or_else(PoisonError::into_inner));
             if !lines.is_empty() {
@@ -116,7 +116,10 @@ impl AccessLog {
 }
 
 /// Flushes `log` every [`FLUSH_INTERVAL`] until `stop` resolves, then once more.
-pub async fn flusher(log: std::sync::Arc<AccessLog>, stop: impl std::future::Future<Output = ()>) {
+pub(crate) async fn flusher(
+    log: std::sync::Arc<AccessLog>,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let mut ticker = tokio::time::interval(FLUSH_INTERVAL);
     tokio::pin!(stop);
     loop {
@@ -290,58 +293,4 @@ fn timestamp(out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry() -> Entry<'static> {
-        Entry {
-            request_id: "req_1",
-            route: "ui",
-            method: "POST",
-            path: "/api/\"x\"",
-            status: 200,
-            duration: Duration::from_micros(1_234),
-            upstream_status: Some(201),
-            upstream: Some(Duration::from_micros(5)),
-            auth: Some("allowed"),
-            reason: Some("ok"),
-            error: None,
-            account: Some("acct_\u{1}1"),
-            secret: Some("current"),
-        }
-    }
-
-    #[test]
-    fn json_lines_parse_and_carry_every_field() {
-        let mut out = Vec::new();
-        json_line(&mut out, &entry());
-        assert_eq!(out.last(), Some(&b'\n'));
-        let json: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
-        assert_eq!(json["target"], "access");
-        assert_eq!(json["level"], "INFO");
-        assert_eq!(json["path"], "/api/\"x\"");
-        assert_eq!(json["status"], 200);
-        assert_eq!(json["duration_ms"], 1.234);
-        assert_eq!(json["upstream_ms"], 0.005);
-        assert_eq!(json["account"], "acct_\u{1}1");
-        assert!(json.get("error").is_none());
-        let stamp = json["timestamp"].as_str().expect("timestamp");
-        assert!(humantime::parse_rfc3339(stamp).is_ok(), "{stamp}");
-    }
-
-    #[test]
-    fn text_lines_read_like_the_other_log_lines() {
-        let mut out = Vec::new();
-        text_line(&mut out, &entry());
-        let line = String::from_utf8(out).expect("utf-8");
-        assert!(
-            line.contains("  INFO access: request_id=\"req_1\" route=\"ui\""),
-            "{line}"
-        );
-        assert!(
-            line.contains(" status=200 duration_ms=1.234 upstream_status=201"),
-            "{line}"
-        );
-        assert!(line.ends_with(" secret=\"current\"\n"), "{line}");
-    }
-}
+mod tests;

@@ -22,14 +22,14 @@ use crate::reload::Reloader;
 
 /// What the admin endpoints read.
 #[derive(Clone)]
-pub struct Admin {
+pub(crate) struct Admin {
     pub gateway: Arc<Gateway>,
     pub registry: Registry,
     pub reloader: Arc<Reloader>,
 }
 
 /// Serves the admin endpoints on `listener` until `stop` resolves.
-pub async fn serve(listener: TcpListener, admin: Admin, stop: impl Future<Output = ()>) {
+pub(crate) async fn serve(listener: TcpListener, admin: Admin, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -107,7 +107,7 @@ impl Admin {
             let ok = keyring.secrets().iter().any(|secret| secret.is_active(now));
             checks.push(json!({ "name": format!("keyring:{name}"), "ok": ok, "detail": if ok { "an unexpired secret" } else { "every secret has expired" } }));
         }
-        for (listener, tls) in crate::tls::listeners(&snapshot.config) {
+        for (listener, tls) in snapshot.config.tls_listeners() {
             let ok = tls.leaf.not_after > now;
             checks.push(json!({ "name": format!("tls_certificate:{listener}"), "ok": ok, "detail": if ok { "not expired" } else { "the certificate has expired" } }));
         }

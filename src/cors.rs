@@ -1,6 +1,7 @@
-//! CORS for app routes (SPEC §2 step 2): the UI extension runs in a sandboxed iframe whose origin
-//! is `null`, so every response of a CORS route allows any origin, and preflights are answered by
-//! the gateway without authentication and without reaching the upstream.
+//! CORS rules for app routes (SPEC §2 step 2), as pure functions over headers: the UI extension
+//! runs in a sandboxed iframe whose origin is `null`, so every response of a CORS route allows
+//! any origin, and preflights are answered by the gateway (the phase is `proxy/cors.rs`)
+//! without authentication and without reaching the upstream.
 
 #![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
@@ -9,9 +10,7 @@ use http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
     ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
 };
-use http::{HeaderMap, Method, Response, StatusCode};
-
-use crate::proxy::body::GatewayBody;
+use http::{HeaderMap, Method};
 
 /// Headers the UI may send: the signature, the body type and a request id.
 const ALLOW_HEADERS: HeaderValue =
@@ -21,17 +20,14 @@ const MAX_AGE: HeaderValue = HeaderValue::from_static("7200");
 
 /// Whether a request is a CORS preflight: `OPTIONS` with `Origin` and
 /// `Access-Control-Request-Method`.
-pub fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
+pub(crate) fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
     method == Method::OPTIONS
         && headers.contains_key(ORIGIN)
         && headers.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
 }
 
-/// The gateway's answer to a preflight on a route that allows `methods`.
-pub fn preflight(methods: &HeaderValue) -> Response<GatewayBody> {
-    let mut response = Response::new(GatewayBody::Empty);
-    *response.status_mut() = StatusCode::NO_CONTENT;
-    let headers = response.headers_mut();
+/// The headers of the gateway's answer (`204`) to a preflight on a route that allows `methods`.
+pub(crate) fn preflight_headers(headers: &mut HeaderMap, methods: &HeaderValue) {
     headers.insert(ACCESS_CONTROL_ALLOW_METHODS, methods.clone());
     headers.insert(ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS);
     headers.insert(ACCESS_CONTROL_MAX_AGE, MAX_AGE);
@@ -39,11 +35,10 @@ pub fn preflight(methods: &HeaderValue) -> Response<GatewayBody> {
         VARY,
         HeaderValue::from_static("Access-Control-Request-Method, Access-Control-Request-Headers"),
     );
-    response
 }
 
 /// Marks any response of a CORS route readable by the UI extension.
-pub fn allow_any_origin(headers: &mut HeaderMap) {
+pub(crate) fn allow_any_origin(headers: &mut HeaderMap) {
     headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     headers.insert(
         ACCESS_CONTROL_EXPOSE_HEADERS,
@@ -70,12 +65,12 @@ mod tests {
 
     #[test]
     fn preflight_allows_the_signature_header() {
-        let response = preflight(&HeaderValue::from_static("POST"));
-        assert_eq!(response.status(), StatusCode::NO_CONTENT);
-        let allowed = response.headers()[ACCESS_CONTROL_ALLOW_HEADERS]
+        let mut headers = HeaderMap::new();
+        preflight_headers(&mut headers, &HeaderValue::from_static("POST"));
+        let allowed = headers[ACCESS_CONTROL_ALLOW_HEADERS]
             .to_str()
             .expect("ascii");
         assert!(allowed.contains("Stripe-Signature") && allowed.contains("Content-Type"));
-        assert_eq!(response.headers()[ACCESS_CONTROL_ALLOW_METHODS], "POST");
+        assert_eq!(headers[ACCESS_CONTROL_ALLOW_METHODS], "POST");
     }
 }

@@ -1,16 +1,20 @@
-//! Responses the gateway makes itself (SPEC §6): one error enum, one mapping to status and code.
+//! Responses the gateway makes itself (SPEC §6): one error enum, and one exhaustive match
+//! ([`GatewayError::classify`]) that chooses the status, the code (also the access log's
+//! `error` field), the type, the message and any extra header.
 
 #![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
-use http::header::{HeaderValue, ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::header::{HeaderName, HeaderValue, ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 
-use crate::auth::Rejection;
-use crate::proxy::body::{json_response, GatewayBody};
+use crate::auth::{KeyringKind, Rejection};
+use crate::body::{json_response, GatewayBody};
+use crate::outcome::Denial;
+use crate::upstream::UpstreamFailure;
 
 /// Every way the gateway can refuse or fail a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GatewayError {
+pub(crate) enum GatewayError {
     /// No route matches the path (or the path is not in normal form).
     NoRoute,
     /// The route exists but not for this method; carries the `Allow` value.
@@ -21,19 +25,20 @@ pub enum GatewayError {
     BodyTimeout,
     /// The body could not be read (the client aborted or sent a broken chunked encoding).
     BodyUnreadable,
-    /// Signature verification failed; `webhook` selects 400 (Stripe's convention) over 401.
-    Unauthenticated { rejection: Rejection, webhook: bool },
-    /// A valid app signature seen before within the tolerance window.
-    Replayed,
-    /// Authenticated, but the verified roles do not satisfy the route.
-    RoleDenied,
+    /// Authentication or authorization refused the request; on a webhook route (`kind`)
+    /// signature failures are 400, as Stripe asks, instead of 401.
+    Denied {
+        /// Why.
+        denial: Denial,
+        /// The kind of route that refused.
+        kind: KeyringKind,
+    },
     /// A webhook event with this id is being delivered right now.
     DuplicateInFlight,
-    /// The upstream refused the connection, broke it before answering, or answered with a
-    /// status that cannot be relayed (a 1xx as the final answer, or 600–999).
-    UpstreamUnavailable,
-    /// The upstream did not answer within the route's timeout.
-    UpstreamTimeout,
+    /// The upstream failed: 504 for a timeout, 502 otherwise.
+    Upstream(UpstreamFailure),
+    /// A webhook's upstream answered with a redirect, which Stripe counts as a failure.
+    WebhookRedirected,
     /// More requests in flight than `server.max_in_flight`, or a body that
     /// `server.max_buffered_bytes` cannot cover right now.
     Overloaded,
@@ -41,132 +46,214 @@ pub enum GatewayError {
     ShuttingDown,
 }
 
+/// How an error is answered: everything [`GatewayError::classify`] chooses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Class<'e> {
+    /// The response status.
+    pub(crate) status: StatusCode,
+    /// The machine-readable code (`error.code`, and the access log's `error`).
+    pub(crate) code: &'static str,
+    /// The error type (`error.type`).
+    pub(crate) kind: &'static str,
+    /// A sentence for humans; never a secret, an expected signature or which secret failed.
+    pub(crate) message: &'static str,
+    /// Headers the response carries besides the JSON ones.
+    pub(crate) headers: Extra<'e>,
+}
+
+/// Headers an error response carries besides `Content-Type` and `Cache-Control`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Extra<'e> {
+    /// None.
+    None,
+    /// `Allow` with the route's methods.
+    Allow(&'e HeaderValue),
+    /// Fixed headers.
+    Fixed(&'static [(HeaderName, HeaderValue)]),
+}
+
+const INVALID: &str = "invalid_request_error";
+const AUTHENTICATION: &str = "authentication_error";
+const UPSTREAM: &str = "upstream_error";
+const UNAVAILABLE: &str = "unavailable_error";
+static CHALLENGE: [(HeaderName, HeaderValue); 1] = [(
+    WWW_AUTHENTICATE,
+    HeaderValue::from_static("Stripe-Signature"),
+)];
+static RETRY: [(HeaderName, HeaderValue); 1] = [(RETRY_AFTER, HeaderValue::from_static("1"))];
+static RETRY_AND_CLOSE: [(HeaderName, HeaderValue); 2] = [
+    (RETRY_AFTER, HeaderValue::from_static("1")),
+    (CONNECTION, HeaderValue::from_static("close")),
+];
+
 impl GatewayError {
-    /// Status, machine-readable code and error type: the one place statuses are chosen.
-    pub fn classify(&self) -> (StatusCode, &'static str, &'static str) {
-        use GatewayError::*;
+    /// The one place statuses, codes and messages are chosen (the answers themselves are
+    /// the constants below).
+    pub(crate) fn classify(&self) -> Class<'_> {
         match self {
-            NoRoute => (StatusCode::NOT_FOUND, "no_route", "invalid_request_error"),
-            MethodNotAllowed(_) => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "invalid_request_error",
-            ),
-            BodyTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                "invalid_request_error",
-            ),
-            BodyTimeout => (
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                "invalid_request_error",
-            ),
-            BodyUnreadable => (
-                StatusCode::BAD_REQUEST,
-                "body_unreadable",
-                "invalid_request_error",
-            ),
-            Unauthenticated {
-                rejection: Rejection::MalformedBody,
-                ..
-            } => (
-                StatusCode::BAD_REQUEST,
-                Rejection::MalformedBody.code(),
-                "invalid_request_error",
-            ),
-            Unauthenticated {
-                rejection,
-                webhook: true,
-            } => (
-                StatusCode::BAD_REQUEST,
-                rejection.code(),
-                "authentication_error",
-            ),
-            Unauthenticated {
-                rejection,
-                webhook: false,
-            } => (
-                StatusCode::UNAUTHORIZED,
-                rejection.code(),
-                "authentication_error",
-            ),
-            Replayed => (StatusCode::UNAUTHORIZED, "replayed", "authentication_error"),
-            RoleDenied => (StatusCode::FORBIDDEN, "role_denied", "permission_error"),
-            DuplicateInFlight => (
-                StatusCode::CONFLICT,
-                "duplicate_in_flight",
-                "conflict_error",
-            ),
-            UpstreamUnavailable => (
-                StatusCode::BAD_GATEWAY,
-                "upstream_unavailable",
-                "upstream_error",
-            ),
-            UpstreamTimeout => (
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
-                "upstream_error",
-            ),
-            Overloaded => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "unavailable_error",
-            ),
-            ShuttingDown => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "unavailable_error",
-            ),
+            GatewayError::NoRoute => NO_ROUTE,
+            GatewayError::MethodNotAllowed(allow) => Class {
+                headers: Extra::Allow(allow),
+                ..METHOD_NOT_ALLOWED
+            },
+            GatewayError::BodyTooLarge => BODY_TOO_LARGE,
+            GatewayError::BodyTimeout => BODY_TIMEOUT,
+            GatewayError::BodyUnreadable => BODY_UNREADABLE,
+            GatewayError::Denied { denial, kind } => denied(*denial, *kind),
+            GatewayError::DuplicateInFlight => DUPLICATE_IN_FLIGHT,
+            GatewayError::Upstream(UpstreamFailure::Timeout) => UPSTREAM_TIMEOUT,
+            GatewayError::Upstream(
+                UpstreamFailure::Connect
+                | UpstreamFailure::Broken
+                | UpstreamFailure::InvalidResponse
+                | UpstreamFailure::Tls,
+            )
+            | GatewayError::WebhookRedirected => UPSTREAM_UNAVAILABLE,
+            GatewayError::Overloaded => OVERLOADED,
+            GatewayError::ShuttingDown => SHUTTING_DOWN,
         }
     }
 
-    /// A sentence for humans; never a secret, an expected signature or which secret failed.
-    pub fn message(&self) -> &'static str {
-        use GatewayError::*;
+    /// The denial this error reports, if it is one (for the auth decision of the request).
+    pub(crate) fn denial(&self) -> Option<Denial> {
         match self {
-            NoRoute => "No route matches this path.",
-            MethodNotAllowed(_) => "This route does not accept this method.",
-            BodyTooLarge => "The request body is larger than this endpoint accepts.",
-            BodyTimeout => "The request body was not received in time.",
-            BodyUnreadable => "The request body could not be read.",
-            Unauthenticated { rejection, .. } => rejection.message(),
-            Replayed => "This signature was already used; sign each request anew.",
-            RoleDenied => "The signed user roles do not allow this request.",
-            DuplicateInFlight => "This event is being delivered right now; retry later.",
-            UpstreamUnavailable => "The backend could not be reached.",
-            UpstreamTimeout => "The backend did not answer in time.",
-            Overloaded => "The gateway is at capacity; retry shortly.",
-            ShuttingDown => "The gateway is shutting down; retry on another instance.",
+            GatewayError::Denied { denial, .. } => Some(*denial),
+            _ => None,
         }
     }
 
     /// The JSON error response of SPEC §6.
-    pub fn response(&self, request_id: &str) -> Response<GatewayBody> {
-        let (status, code, kind) = self.classify();
-        let body = error_json(kind, code, self.message(), request_id);
-        let mut response = json_response(status, body);
+    pub(crate) fn into_response(self, request_id: &str) -> Response<GatewayBody> {
+        let class = self.classify();
+        let body = error_json(class.kind, class.code, class.message, request_id);
+        let mut response = json_response(class.status, body);
         let headers = response.headers_mut();
-        match self {
-            GatewayError::MethodNotAllowed(allow) => {
+        match class.headers {
+            Extra::None => {}
+            Extra::Allow(allow) => {
                 headers.insert(ALLOW, allow.clone());
             }
-            GatewayError::Unauthenticated { webhook: false, .. } | GatewayError::Replayed => {
-                headers.insert(
-                    WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Stripe-Signature"),
-                );
+            Extra::Fixed(fixed) => {
+                for (name, value) in fixed {
+                    headers.insert(name.clone(), value.clone());
+                }
             }
-            GatewayError::ShuttingDown => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-                headers.insert(CONNECTION, HeaderValue::from_static("close"));
-            }
-            GatewayError::Overloaded | GatewayError::DuplicateInFlight => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
         }
         response
+    }
+}
+
+impl Class<'static> {
+    const fn new(
+        status: StatusCode,
+        code: &'static str,
+        kind: &'static str,
+        message: &'static str,
+    ) -> Self {
+        Class {
+            status,
+            code,
+            kind,
+            message,
+            headers: Extra::None,
+        }
+    }
+
+    const fn with(self, headers: &'static [(HeaderName, HeaderValue)]) -> Self {
+        Class {
+            headers: Extra::Fixed(headers),
+            ..self
+        }
+    }
+}
+
+const NO_ROUTE: Class<'static> = Class::new(
+    StatusCode::NOT_FOUND,
+    "no_route",
+    INVALID,
+    "No route matches this path.",
+);
+const METHOD_NOT_ALLOWED: Class<'static> = Class::new(
+    StatusCode::METHOD_NOT_ALLOWED,
+    "method_not_allowed",
+    INVALID,
+    "This route does not accept this method.",
+);
+const BODY_TOO_LARGE: Class<'static> = Class::new(
+    StatusCode::PAYLOAD_TOO_LARGE,
+    "body_too_large",
+    INVALID,
+    "The request body is larger than this endpoint accepts.",
+);
+const BODY_TIMEOUT: Class<'static> = Class::new(
+    StatusCode::REQUEST_TIMEOUT,
+    "body_timeout",
+    INVALID,
+    "The request body was not received in time.",
+);
+const BODY_UNREADABLE: Class<'static> = Class::new(
+    StatusCode::BAD_REQUEST,
+    "body_unreadable",
+    INVALID,
+    "The request body could not be read.",
+);
+const DUPLICATE_IN_FLIGHT: Class<'static> = Class::new(
+    StatusCode::CONFLICT,
+    "duplicate_in_flight",
+    "conflict_error",
+    "This event is being delivered right now; retry later.",
+)
+.with(&RETRY);
+const UPSTREAM_TIMEOUT: Class<'static> = Class::new(
+    StatusCode::GATEWAY_TIMEOUT,
+    "upstream_timeout",
+    UPSTREAM,
+    "The backend did not answer in time.",
+);
+const UPSTREAM_UNAVAILABLE: Class<'static> = Class::new(
+    StatusCode::BAD_GATEWAY,
+    "upstream_unavailable",
+    UPSTREAM,
+    "The backend could not be reached.",
+);
+const OVERLOADED: Class<'static> = Class::new(
+    StatusCode::SERVICE_UNAVAILABLE,
+    "overloaded",
+    UNAVAILABLE,
+    "The gateway is at capacity; retry shortly.",
+)
+.with(&RETRY);
+const SHUTTING_DOWN: Class<'static> = Class::new(
+    StatusCode::SERVICE_UNAVAILABLE,
+    "shutting_down",
+    UNAVAILABLE,
+    "The gateway is shutting down; retry on another instance.",
+)
+.with(&RETRY_AND_CLOSE);
+
+/// Signature failures are 401 on app routes and 400 on webhook routes (with `WWW-Authenticate`
+/// on app routes); a body that is not what the route requires is 400 either way.
+fn denied(denial: Denial, kind: KeyringKind) -> Class<'static> {
+    let (status, kind_name) = match (denial, kind) {
+        (Denial::Signature(Rejection::MalformedBody), _) => (StatusCode::BAD_REQUEST, INVALID),
+        (Denial::Signature(_), KeyringKind::Webhook) => (StatusCode::BAD_REQUEST, AUTHENTICATION),
+        (Denial::Signature(_) | Denial::Replayed, KeyringKind::App) => {
+            (StatusCode::UNAUTHORIZED, AUTHENTICATION)
+        }
+        (Denial::Replayed, KeyringKind::Webhook) => (StatusCode::UNAUTHORIZED, AUTHENTICATION),
+        (Denial::RoleDenied, _) => (StatusCode::FORBIDDEN, "permission_error"),
+    };
+    let headers = match (denial, kind) {
+        (Denial::Signature(_) | Denial::Replayed, KeyringKind::App) => Extra::Fixed(&CHALLENGE),
+        (Denial::Signature(_) | Denial::Replayed, KeyringKind::Webhook)
+        | (Denial::RoleDenied, _) => Extra::None,
+    };
+    Class {
+        status,
+        code: denial.code(),
+        kind: kind_name,
+        message: denial.message(),
+        headers,
     }
 }
 
@@ -200,46 +287,4 @@ fn error_json(kind: &str, code: &str, message: &str, request_id: &str) -> String
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use http::header::CACHE_CONTROL;
-    use http_body_util::BodyExt;
-
-    #[tokio::test]
-    async fn error_body_is_the_spec_json() {
-        let error = GatewayError::Unauthenticated {
-            rejection: Rejection::SignatureMismatch,
-            webhook: false,
-        };
-        let response = error.response("req_1");
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("full body")
-            .to_bytes();
-        let json: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-        assert_eq!(json["error"]["code"], "signature_mismatch");
-        assert_eq!(json["error"]["type"], "authentication_error");
-        assert_eq!(json["error"]["request_id"], "req_1");
-    }
-
-    #[test]
-    fn error_json_escapes_and_parses() {
-        let text = error_json("t", "c", "say \"hi\"\\\n", "req_1");
-        let json: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
-        assert_eq!(json["error"]["message"], "say \"hi\"\\\n");
-        assert_eq!(json["error"]["request_id"], "req_1");
-    }
-
-    #[test]
-    fn webhook_signature_failures_are_400() {
-        let error = GatewayError::Unauthenticated {
-            rejection: Rejection::TimestampTooOld,
-            webhook: true,
-        };
-        assert_eq!(error.classify().0, StatusCode::BAD_REQUEST);
-    }
-}
+mod tests;

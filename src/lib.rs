@@ -1,40 +1,47 @@
 //! stripe-app-gateway: a reverse proxy that authenticates Stripe App traffic.
 //!
-//! Module map, in the order a request meets them:
-//! - [`server`]: accept loop and HTTP connections of the data listener.
-//! - [`proxy`]: the pipeline (route → preflight → body → verify → authorize → rewrite →
-//!   forward → record), the upstream client and `builtin:echo`.
-//! - [`routes`]: path matching; [`cors`]: preflights and `Access-Control-Allow-Origin`.
-//! - [`auth`]: the pure signature core (header parsing, HMAC verification, app modes, webhook
-//!   events, strict JSON). No I/O, no clock: `now` is a parameter.
-//! - [`store`]: replay cache and webhook dedupe record.
-//! - [`error`]: every refusal and its JSON response.
-//! - [`snapshot`]: config, keyrings, compiled routes and header names in one immutable value.
-//! - [`config`]: the TOML file → validated types; [`secret`]: the redacted `Secret`.
-//! - [`tls`]: rustls for the listeners and for `https://` upstreams; PEM certificates and keys.
-//! - [`reload`]: hot reload (file watch, poll, SIGHUP, `POST /reload`); [`signal`]: signals.
-//! - [`accesslog`]: the buffered access log.
-//! - [`admin`]: `/healthz`, `/readyz`, `/metrics`, `/reload`; [`metrics`]: Prometheus.
-//! - [`run`]: starting and draining a gateway; [`cli`]: the command line;
-//!   [`telemetry`]: logs; [`clock`]: time as a dependency.
+//! Modules, and the one direction their dependencies point (each layer imports only from the
+//! layers above it in this list):
+//!
+//! 1. **Pure core** (values in, values out; no sockets, no clock reads, nothing from below):
+//!    [`auth`] (signature parsing and verification, app modes, webhook events, strict JSON),
+//!    [`config`] (the TOML file → validated types), `routes` (path matching), `cors` (CORS
+//!    rules), [`secret`] (the redacted `Secret`), [`clock`] (time as a dependency), `tls`
+//!    (certificates and keys from PEM files → rustls configurations, reloadable).
+//! 2. **I/O services**, each knowing nothing of the pipeline: `upstream` (the HTTP/1.1 client,
+//!    its pools and failures, `builtin:echo`), `store` (replay marks and webhook dedupe, behind
+//!    one trait), `accesslog` (buffered access-log lines).
+//! 3. **Shared types**: `body` (the bodies the gateway sends), `outcome` (auth and webhook
+//!    outcomes), `error` (every refusal and its response), [`metrics`] (Prometheus handles
+//!    resolved per route), [`snapshot`] (config, keyrings, compiled routes and upstreams in one
+//!    immutable value).
+//! 4. **Pipeline**: [`proxy`] (route → preflight → body → verify → authorize → rewrite →
+//!    forward → record, one file per phase).
+//! 5. **Shell**: `server` (accept loop and connections), `admin` (`/healthz`, `/readyz`,
+//!    `/metrics`, `/reload`), `reload` (hot reload), [`run`] (start and drain), `signal`,
+//!    `telemetry`.
+//! 6. **Command line**: [`cli`].
 
-pub mod accesslog;
-pub mod admin;
+mod accesslog;
+mod admin;
 pub mod auth;
+mod body;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod cors;
-pub mod error;
+mod cors;
+mod error;
 pub mod metrics;
+mod outcome;
 pub mod proxy;
-pub mod reload;
-pub mod routes;
+mod reload;
+mod routes;
 pub mod run;
 pub mod secret;
-pub mod server;
-pub mod signal;
+mod server;
+mod signal;
 pub mod snapshot;
-pub mod store;
-pub mod telemetry;
-pub mod tls;
+mod store;
+mod telemetry;
+mod tls;
+mod upstream;

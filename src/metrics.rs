@@ -1,4 +1,7 @@
-//! Prometheus metrics (SPEC §7): one [`Metrics`] registered into a registry passed in.
+//! Prometheus metrics (SPEC §7): one [`Metrics`] registered into a registry passed in, and the
+//! series of each route and keyring resolved once per snapshot ([`RouteMetrics`],
+//! [`KeyringMetrics`]) into arrays indexed by the outcome enums, so that a request records its
+//! metrics without looking up or hashing a label.
 //!
 //! Labels come only from bounded sets: route ids, keyring and secret ids from the config, and
 //! fixed enums. Never a raw path or a client value.
@@ -6,17 +9,20 @@
 #![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
-use crate::proxy::upstream::UpstreamFailure;
 use prometheus::{
-    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry,
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry,
 };
+
+use crate::outcome::{AuthOutcome, WebhookOutcome};
+use crate::upstream::UpstreamFailure;
 
 const PREFIX: &str = "stripe_app_gateway_";
 
 /// Route label for requests that matched no route.
-pub const NO_ROUTE: &str = "_none";
+pub(crate) const NO_ROUTE: &str = "_none";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -25,39 +31,39 @@ const AGE_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600
 
 /// Every metric of the gateway.
 #[derive(Debug, Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     /// `requests_total{route,status}`.
-    pub requests: IntCounterVec,
+    pub(crate) requests: IntCounterVec,
     /// `request_duration_seconds{route}`.
-    pub request_duration: HistogramVec,
+    pub(crate) request_duration: HistogramVec,
     /// `auth_decisions_total{route,result,reason}`.
-    pub auth_decisions: IntCounterVec,
+    pub(crate) auth_decisions: IntCounterVec,
     /// `secret_matches_total{keyring,secret}`.
-    pub secret_matches: IntCounterVec,
+    pub(crate) secret_matches: IntCounterVec,
     /// `signature_age_seconds{keyring}`.
-    pub signature_age: HistogramVec,
+    pub(crate) signature_age: HistogramVec,
     /// `upstream_duration_seconds{route}`.
-    pub upstream_duration: HistogramVec,
+    pub(crate) upstream_duration: HistogramVec,
     /// `upstream_errors_total{route,kind}`.
-    pub upstream_errors: IntCounterVec,
+    pub(crate) upstream_errors: IntCounterVec,
     /// `in_flight_requests`.
-    pub in_flight: IntGauge,
+    pub(crate) in_flight: IntGauge,
     /// `buffered_body_bytes`: request body bytes held for verification right now.
-    pub buffered_body_bytes: IntGauge,
+    pub(crate) buffered_body_bytes: IntGauge,
     /// `config_reloads_total{result}`.
-    pub config_reloads: IntCounterVec,
+    pub(crate) config_reloads: IntCounterVec,
     /// `config_last_reload_success`.
-    pub config_last_reload_success: IntGauge,
+    pub(crate) config_last_reload_success: IntGauge,
     /// `config_last_reload_success_timestamp_seconds`.
-    pub config_last_reload_success_timestamp: Gauge,
+    pub(crate) config_last_reload_success_timestamp: Gauge,
     /// `secret_not_after_timestamp_seconds{keyring,secret}`.
-    pub secret_not_after: GaugeVec,
+    pub(crate) secret_not_after: GaugeVec,
     /// `tls_cert_not_after_timestamp_seconds{listener}`.
-    pub tls_cert_not_after: GaugeVec,
+    pub(crate) tls_cert_not_after: GaugeVec,
     /// `webhook_events_total{route,outcome}`.
-    pub webhook_events: IntCounterVec,
+    pub(crate) webhook_events: IntCounterVec,
     /// `build_info{version}`.
-    pub build_info: IntGaugeVec,
+    pub(crate) build_info: IntGaugeVec,
 }
 
 fn opts(name: &str, help: &str) -> Opts {
@@ -78,7 +84,7 @@ fn histogram(
 
 impl Metrics {
     /// Creates every metric and registers it (and the process collector) into `registry`.
-    pub fn register(registry: &Registry) -> prometheus::Result<Metrics> {
+    pub(crate) fn register(registry: &Registry) -> prometheus::Result<Metrics> {
         let metrics = Metrics {
             requests: IntCounterVec::new(opts("requests_total", "Requests answered, by route and HTTP status."), &["route", "status"])?,
             request_duration: histogram("request_duration_seconds", "Time from request head to response head, by route.", LATENCY_BUCKETS, &["route"])?,
@@ -155,80 +161,39 @@ pub fn render(registry: &Registry) -> String {
     String::from_utf8(buffer).unwrap_or_default()
 }
 
-/// Auth decision results, in label order.
-const RESULTS: [&str; 3] = ["allowed", "denied", "skipped"];
-/// Every auth decision reason the pipeline records.
-const REASONS: [&str; 14] = [
-    "ok",
-    "missing_header",
-    "malformed_header",
-    "no_v1_signature",
-    "signature_mismatch",
-    "timestamp_too_old",
-    "timestamp_in_future",
-    "empty_payload",
-    "malformed_body",
-    "replayed",
-    "role_denied",
-    "preflight",
-    "none",
-    "other",
-];
-/// Webhook event outcomes.
-const OUTCOMES: [&str; 5] = ["forwarded", "filtered", "duplicate", "in_flight", "failed"];
-
-/// The series of one route, resolved once per snapshot so that a request records its metrics
-/// without hashing label values or taking the metric vectors' locks.
+/// The `requests_total` and `request_duration_seconds` series of one route label (also
+/// `_none`, for requests that match no route).
 #[derive(Debug)]
-pub struct RouteMetrics {
-    route: String,
+pub(crate) struct RequestMetrics {
+    route: Box<str>,
     requests: IntCounterVec,
-    /// `requests_total` children for statuses 100–599, by status − 100, created on first use.
+    /// `requests_total` children for statuses 100–599, by status − 100, created on first use:
+    /// at most 500 per route.
     statuses: Box<[OnceLock<IntCounter>]>,
-    auth_vec: IntCounterVec,
-    /// `auth_decisions_total` children by result, then reason, created on first use.
-    auth: Box<[[OnceLock<IntCounter>; REASONS.len()]; RESULTS.len()]>,
-    webhook_vec: IntCounterVec,
-    webhook: [OnceLock<IntCounter>; OUTCOMES.len()],
-    /// `request_duration_seconds{route}`.
-    pub duration: prometheus::Histogram,
-    /// `upstream_duration_seconds{route}`.
-    pub upstream_duration: prometheus::Histogram,
-    /// `upstream_errors_total{route,kind}`, in the order of [`UpstreamFailure::ALL`].
-    upstream_errors: [IntCounter; UpstreamFailure::ALL.len()],
+    duration: Histogram,
 }
 
-impl RouteMetrics {
-    /// Resolves the series of route `route`.
-    pub fn new(metrics: &Metrics, route: &str) -> RouteMetrics {
-        RouteMetrics {
-            route: route.to_string(),
+impl RequestMetrics {
+    /// Resolves the series of route label `route`.
+    pub(crate) fn new(metrics: &Metrics, route: &str) -> RequestMetrics {
+        RequestMetrics {
+            route: route.into(),
             requests: metrics.requests.clone(),
             statuses: (100..600).map(|_| OnceLock::new()).collect(),
-            auth_vec: metrics.auth_decisions.clone(),
-            auth: Box::new(std::array::from_fn(|_| {
-                std::array::from_fn(|_| OnceLock::new())
-            })),
-            webhook_vec: metrics.webhook_events.clone(),
-            webhook: Default::default(),
             duration: metrics.request_duration.with_label_values(&[route]),
-            upstream_duration: metrics.upstream_duration.with_label_values(&[route]),
-            upstream_errors: UpstreamFailure::ALL.map(|kind| {
-                metrics
-                    .upstream_errors
-                    .with_label_values(&[route, kind.as_str()])
-            }),
         }
     }
 
-    /// Counts a response with `status`. Any status `http` accepts (100–999) is counted; those
-    /// outside 100–599 have no cached series and go through the vector.
-    pub fn request(&self, status: http::StatusCode) {
+    /// Counts a response with `status`, `elapsed` after the request began. Any status `http`
+    /// accepts (100–999) is counted; those outside 100–599 have no cached series and go through
+    /// the vector.
+    pub(crate) fn answered(&self, status: http::StatusCode, elapsed: Duration) {
+        self.duration.observe(elapsed.as_secs_f64());
         let slot = status
             .as_u16()
             .checked_sub(100)
             .and_then(|index| self.statuses.get(usize::from(index)));
-        let labels = || [self.route.as_str(), status.as_str()];
+        let labels = || [&*self.route, status.as_str()];
         match slot {
             Some(slot) => slot
                 .get_or_init(|| self.requests.with_label_values(&labels()))
@@ -236,9 +201,71 @@ impl RouteMetrics {
             None => self.requests.with_label_values(&labels()).inc(),
         }
     }
+}
+
+/// The series of one route, resolved once per snapshot.
+#[derive(Debug)]
+pub(crate) struct RouteMetrics {
+    /// `requests_total{route,status}`, `request_duration_seconds{route}`.
+    pub(crate) requests: RequestMetrics,
+    /// `upstream_duration_seconds{route}`.
+    upstream_duration: Histogram,
+    /// `upstream_errors_total{route,kind}`, by [`UpstreamFailure::index`].
+    upstream_errors: [IntCounter; UpstreamFailure::ALL.len()],
+    /// `auth_decisions_total{route,result,reason}`, by [`AuthOutcome::index`].
+    auth: [IntCounter; AuthOutcome::COUNT],
+    /// `webhook_events_total{route,outcome}` of a webhook route, by [`WebhookOutcome::index`].
+    webhook: Option<[IntCounter; WebhookOutcome::ALL.len()]>,
+}
+
+impl RouteMetrics {
+    /// Resolves every series of route `route`; `webhook` for a webhook route.
+    pub(crate) fn new(metrics: &Metrics, route: &str, webhook: bool) -> RouteMetrics {
+        RouteMetrics {
+            requests: RequestMetrics::new(metrics, route),
+            upstream_duration: metrics.upstream_duration.with_label_values(&[route]),
+            upstream_errors: UpstreamFailure::ALL.map(|kind| {
+                metrics
+                    .upstream_errors
+                    .with_label_values(&[route, kind.as_str()])
+            }),
+            auth: AuthOutcome::ALL.map(|outcome| {
+                metrics.auth_decisions.with_label_values(&[
+                    route,
+                    outcome.result(),
+                    outcome.reason(),
+                ])
+            }),
+            webhook: webhook.then(|| {
+                WebhookOutcome::ALL.map(|outcome| {
+                    metrics
+                        .webhook_events
+                        .with_label_values(&[route, outcome.as_str()])
+                })
+            }),
+        }
+    }
+
+    /// Counts an auth decision.
+    pub(crate) fn auth(&self, outcome: AuthOutcome) {
+        if let Some(counter) = self.auth.get(outcome.index()) {
+            counter.inc();
+        }
+    }
+
+    /// Records how long the upstream took to answer with a response head (or to fail).
+    pub(crate) fn upstream_answered(&self, took: Duration) {
+        self.upstream_duration.observe(took.as_secs_f64());
+    }
 
     /// Counts an upstream failure of `kind`.
-    pub fn upstream_error(&self, kind: UpstreamFailure) {
+    pub(crate) fn upstream_error(&self, kind: UpstreamFailure) {
+        self.upstream_errors(kind).inc();
+    }
+
+    /// The `upstream_errors_total` series of `kind` (bodies cut off at the deadline count as
+    /// `timeout` while they stream).
+    pub(crate) fn upstream_errors(&self, kind: UpstreamFailure) -> &IntCounter {
         let [connect, timeout, broken, invalid, tls] = &self.upstream_errors;
         match kind {
             UpstreamFailure::Connect => connect,
@@ -247,67 +274,32 @@ impl RouteMetrics {
             UpstreamFailure::InvalidResponse => invalid,
             UpstreamFailure::Tls => tls,
         }
-        .inc();
     }
 
-    /// The `upstream_errors_total{kind="timeout"}` series, for bodies cut off at the deadline.
-    pub fn upstream_timeouts(&self) -> &IntCounter {
-        let [_, timeout, ..] = &self.upstream_errors;
-        timeout
-    }
-
-    /// Counts an auth decision.
-    pub fn auth(&self, result: &str, reason: &str) {
-        let slot = RESULTS
-            .iter()
-            .position(|r| *r == result)
-            .and_then(|r| self.auth.get(r))
-            .zip(REASONS.iter().position(|s| *s == reason))
-            .and_then(|(row, s)| row.get(s));
-        match slot {
-            Some(slot) => slot
-                .get_or_init(|| {
-                    self.auth_vec
-                        .with_label_values(&[&self.route, result, reason])
-                })
-                .inc(),
-            None => self
-                .auth_vec
-                .with_label_values(&[&self.route, result, reason])
-                .inc(),
-        }
-    }
-
-    /// Counts a webhook event outcome.
-    pub fn webhook(&self, outcome: &str) {
-        let slot = OUTCOMES
-            .iter()
-            .position(|o| *o == outcome)
-            .and_then(|index| self.webhook.get(index));
-        match slot {
-            Some(slot) => slot
-                .get_or_init(|| self.webhook_vec.with_label_values(&[&self.route, outcome]))
-                .inc(),
-            None => self
-                .webhook_vec
-                .with_label_values(&[&self.route, outcome])
-                .inc(),
+    /// Counts what became of a webhook event (nothing on other routes, which have none).
+    pub(crate) fn webhook(&self, outcome: WebhookOutcome) {
+        let counter = self
+            .webhook
+            .as_ref()
+            .and_then(|counters| counters.get(outcome.index()));
+        if let Some(counter) = counter {
+            counter.inc();
         }
     }
 }
 
 /// The series of one keyring, resolved once per snapshot.
 #[derive(Debug)]
-pub struct KeyringMetrics {
+pub(crate) struct KeyringMetrics {
     /// `secret_matches_total{keyring,secret}` by secret index.
-    pub matches: Vec<prometheus::IntCounter>,
+    matches: Vec<IntCounter>,
     /// `signature_age_seconds{keyring}`.
-    pub age: prometheus::Histogram,
+    age: Histogram,
 }
 
 impl KeyringMetrics {
     /// Resolves the series of keyring `name` with these secret ids.
-    pub fn new<'a>(
+    pub(crate) fn new<'a>(
         metrics: &Metrics,
         name: &str,
         secret_ids: impl Iterator<Item = &'a str>,
@@ -321,7 +313,7 @@ impl KeyringMetrics {
     }
 
     /// Counts a match of secret `index` by a signature `age` seconds old.
-    pub fn matched(&self, index: usize, age: i64) {
+    pub(crate) fn matched(&self, index: usize, age: i64) {
         if let Some(counter) = self.matches.get(index) {
             counter.inc();
         }
@@ -330,54 +322,4 @@ impl KeyringMetrics {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn count(registry: &Registry, series: &str) -> Option<String> {
-        render(registry)
-            .lines()
-            .find_map(|line| line.strip_prefix(series).map(str::to_string))
-    }
-
-    #[test]
-    fn every_status_http_accepts_is_counted_without_panicking() {
-        let registry = Registry::new();
-        let metrics = Metrics::register(&registry).expect("register");
-        let route = RouteMetrics::new(&metrics, "r");
-        for code in [100, 200, 599, 600, 799, 999] {
-            let status = http::StatusCode::from_u16(code).expect("status");
-            route.request(status);
-            route.request(status);
-        }
-        for code in [100, 200, 599, 600, 799, 999] {
-            let series =
-                format!(r#"stripe_app_gateway_requests_total{{route="r",status="{code}"}}"#);
-            assert_eq!(count(&registry, &series).as_deref(), Some(" 2"), "{code}");
-        }
-    }
-
-    #[test]
-    fn unknown_labels_fall_back_to_the_vector() {
-        let registry = Registry::new();
-        let metrics = Metrics::register(&registry).expect("register");
-        let route = RouteMetrics::new(&metrics, "r");
-        route.auth("denied", "replayed");
-        route.auth("elsewhere", "unheard_of");
-        route.webhook("forwarded");
-        route.webhook("other");
-        for kind in UpstreamFailure::ALL {
-            route.upstream_error(kind);
-        }
-        let text = render(&registry);
-        for series in [
-            r#"auth_decisions_total{reason="replayed",result="denied",route="r"} 1"#,
-            r#"auth_decisions_total{reason="unheard_of",result="elsewhere",route="r"} 1"#,
-            r#"webhook_events_total{outcome="forwarded",route="r"} 1"#,
-            r#"webhook_events_total{outcome="other",route="r"} 1"#,
-            r#"upstream_errors_total{kind="invalid_response",route="r"} 1"#,
-            r#"upstream_errors_total{kind="connect",route="r"} 1"#,
-        ] {
-            assert!(text.contains(series), "{series}");
-        }
-    }
-}
+mod tests;

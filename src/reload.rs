@@ -3,6 +3,8 @@
 //! directories of the config and secret files (atomic renames and Kubernetes' `..data` symlink
 //! swap included), `SIGHUP`, `POST /reload`, and a content-fingerprint poll as a backstop.
 
+pub(crate) mod tls;
+
 use std::collections::hash_map::DefaultHasher;
 use std::collections::BTreeSet;
 use std::hash::{Hash, Hasher};
@@ -21,13 +23,13 @@ use crate::snapshot::Snapshot;
 const CHANGED: u64 = 0;
 
 /// Secrets expiring within this window are warned about.
-pub const EXPIRY_WARNING: i64 = 24 * 3600;
+pub(crate) const EXPIRY_WARNING: i64 = 24 * 3600;
 
 /// How often expiry warnings are repeated while secrets approach their `not_after`.
 const EXPIRY_RECHECK: Duration = Duration::from_secs(3600);
 
 /// Reloads one gateway from one config path.
-pub struct Reloader {
+pub(crate) struct Reloader {
     gateway: Arc<Gateway>,
     path: PathBuf,
     /// Serialises reloads; remembers what was last loaded (or last failed to load).
@@ -45,7 +47,7 @@ struct Loaded {
 
 /// What a successful reload did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReloadReport {
+pub(crate) struct ReloadReport {
     pub trigger: String,
     /// Keys whose new values need a restart and were not applied.
     pub restart_required: Vec<String>,
@@ -54,14 +56,14 @@ pub struct ReloadReport {
 
 impl ReloadReport {
     /// The JSON `POST /reload` answers with.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         json!({ "result": "success", "trigger": self.trigger, "restart_required": self.restart_required, "warnings": self.warnings })
     }
 }
 
 impl Reloader {
     /// A reloader for `gateway`, whose running snapshot was loaded from `path`.
-    pub fn new(gateway: Arc<Gateway>, path: PathBuf) -> Arc<Reloader> {
+    pub(crate) fn new(gateway: Arc<Gateway>, path: PathBuf) -> Arc<Reloader> {
         let files = gateway.snapshot().config.referenced_files();
         let fingerprint = fingerprint_of_path(&path, &files);
         Arc::new(Reloader {
@@ -79,7 +81,7 @@ impl Reloader {
 
     /// Loads and swaps in a new snapshot, or keeps the running one and returns why not.
     /// Blocking (reads files): call from a blocking context.
-    pub fn reload(&self, trigger: &str) -> Result<ReloadReport, ConfigError> {
+    pub(crate) fn reload(&self, trigger: &str) -> Result<ReloadReport, ConfigError> {
         let mut state = self.state();
         let metrics = self.gateway.metrics();
         let current = self.gateway.snapshot();
@@ -142,7 +144,10 @@ impl Reloader {
     }
 
     /// Reloads if the content of the files the last attempt depended on has changed.
-    pub fn reload_if_changed(&self, trigger: &str) -> Option<Result<ReloadReport, ConfigError>> {
+    pub(crate) fn reload_if_changed(
+        &self,
+        trigger: &str,
+    ) -> Option<Result<ReloadReport, ConfigError>> {
         let changed = {
             let state = self.state();
             fingerprint_of_path(&self.path, &state.files) != state.fingerprint
@@ -151,7 +156,7 @@ impl Reloader {
     }
 
     /// Directories to watch: those holding the config and the files it depends on.
-    pub fn watched_dirs(&self) -> BTreeSet<PathBuf> {
+    pub(crate) fn watched_dirs(&self) -> BTreeSet<PathBuf> {
         let state = self.state();
         std::iter::once(&self.path)
             .chain(&state.files)
@@ -161,7 +166,7 @@ impl Reloader {
 
     /// Whether a change to `paths` can matter: one of the files the config depends on (an
     /// editor renaming over it included), or a Kubernetes `..data` symlink swap.
-    pub fn concerns(&self, paths: &[PathBuf]) -> bool {
+    pub(crate) fn concerns(&self, paths: &[PathBuf]) -> bool {
         let state = self.state();
         let names: Vec<&std::ffi::OsStr> = std::iter::once(&self.path)
             .chain(&state.files)
@@ -175,7 +180,7 @@ impl Reloader {
 }
 
 /// Marks a successful load in the metrics.
-pub fn record_success(metrics: &Metrics) {
+pub(crate) fn record_success(metrics: &Metrics) {
     metrics.config_reloads.with_label_values(&["success"]).inc();
     metrics.config_last_reload_success.set(1);
     let now = SystemTime::now()
@@ -186,8 +191,8 @@ pub fn record_success(metrics: &Metrics) {
 
 /// Sets `secret_not_after_timestamp_seconds` for every secret of `snapshot` that has one (and
 /// `tls_cert_not_after_timestamp_seconds` for each TLS listener).
-pub fn publish_secret_expiry(metrics: &Metrics, snapshot: &Snapshot) {
-    crate::tls::publish_expiry(metrics, &snapshot.config);
+pub(crate) fn publish_secret_expiry(metrics: &Metrics, snapshot: &Snapshot) {
+    tls::publish_expiry(metrics, &snapshot.config);
     metrics.secret_not_after.reset();
     for (name, keyring) in &snapshot.keyrings {
         for secret in keyring.secrets() {
@@ -203,8 +208,8 @@ pub fn publish_secret_expiry(metrics: &Metrics, snapshot: &Snapshot) {
 
 /// Logs one line per secret that has expired or expires within 24 h (and per listener
 /// certificate within 7 days).
-pub fn warn_expiring_secrets(snapshot: &Snapshot, now: i64) {
-    crate::tls::warn_expiring(&snapshot.config, now);
+pub(crate) fn warn_expiring_secrets(snapshot: &Snapshot, now: i64) {
+    tls::warn_expiring(&snapshot.config, now);
     for (name, keyring) in &snapshot.keyrings {
         for secret in keyring.secrets() {
             match secret.not_after() {
@@ -265,7 +270,7 @@ fn keep_restart_keys(new: &mut Config, running: &Config) -> Vec<String> {
     new.admin.listen = running.admin.listen;
     new.log = running.log.clone();
     new.reload = running.reload.clone();
-    changed.extend(crate::tls::keep_listener_presence(new, running));
+    changed.extend(tls::keep_listener_presence(new, running));
     changed
 }
 
@@ -277,7 +282,7 @@ fn parent_dir(file: &Path) -> PathBuf {
 }
 
 /// Hash of the contents of `files` (a missing file hashes as missing).
-pub fn fingerprint(files: &[PathBuf]) -> u64 {
+pub(crate) fn fingerprint(files: &[PathBuf]) -> u64 {
     let mut hasher = DefaultHasher::new();
     for file in files {
         file.hash(&mut hasher);
@@ -298,7 +303,7 @@ fn fingerprint_of_path(config: &Path, files: &[PathBuf]) -> u64 {
 
 /// Starts watching now (so no change after this call is missed), then runs the watcher and
 /// the fingerprint poll in a task until `stop` resolves.
-pub fn spawn_watch(
+pub(crate) fn spawn_watch(
     reloader: Arc<Reloader>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {

@@ -22,11 +22,18 @@
 //! parameters, fullwidth forms, case), its reading falls to the route the gateway matched, never
 //! to a stricter one; `routes/readings.rs` checks this over every path built from tricky pieces.
 
-use crate::config::PathMatch;
+/// How a route matches a request path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PathMatch {
+    /// `path`: this path only.
+    Exact(String),
+    /// `path_prefix`: every path that starts with it.
+    Prefix(String),
+}
 
 /// Compiled matcher over the routes of one snapshot; yields route indexes.
 #[derive(Debug, Default)]
-pub struct Router {
+pub(crate) struct Router {
     exact: Vec<(Box<str>, usize)>,
     /// Longest first, so the first hit is the longest prefix.
     prefixes: Vec<Prefix>,
@@ -47,7 +54,7 @@ struct Prefix {
 
 impl Router {
     /// Builds the matcher; `paths[i]` belongs to route `i`.
-    pub fn new<'a>(paths: impl IntoIterator<Item = &'a PathMatch>) -> Router {
+    pub(crate) fn new<'a>(paths: impl IntoIterator<Item = &'a PathMatch>) -> Router {
         let paths: Vec<&PathMatch> = paths.into_iter().collect();
         let mut router = Router::default();
         for (index, path) in paths.iter().enumerate() {
@@ -70,7 +77,7 @@ impl Router {
 
     /// The route for `path`, if any. `path` is the request path without the query, exactly as
     /// it will be forwarded. Allocation-free.
-    pub fn find(&self, path: &str) -> Option<usize> {
+    pub(crate) fn find(&self, path: &str) -> Option<usize> {
         if !is_acceptable(path, self.pattern_bytes) {
             return None;
         }
@@ -95,7 +102,7 @@ impl Router {
 /// A path in normal form whose percent escapes decode to nothing routing depends on (see the
 /// module documentation); what `Router::find` requires before it looks at routes, apart from
 /// the bytes of the routes' own paths, which only a [`Router`] knows.
-pub fn is_normal_path(path: &str) -> bool {
+pub(crate) fn is_normal_path(path: &str) -> bool {
     is_acceptable(path, AsciiSet::EMPTY)
 }
 

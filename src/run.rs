@@ -22,14 +22,17 @@ use crate::snapshot::Snapshot;
 use crate::store::MemoryStore;
 
 /// Keys remembered by the in-memory replay cache and dedupe record, each.
-pub const STORE_CAPACITY: usize = 1_000_000;
+pub(crate) const STORE_CAPACITY: usize = 1_000_000;
 
 /// A started gateway.
 pub struct Running {
+    /// Where the data listener listens.
     pub data_addr: SocketAddr,
+    /// Where the admin listener listens.
     pub admin_addr: SocketAddr,
+    /// The gateway both listeners serve.
     pub gateway: Arc<Gateway>,
-    pub reloader: Arc<Reloader>,
+    pub(crate) reloader: Arc<Reloader>,
     stop: watch::Sender<Phase>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -108,8 +111,11 @@ pub async fn start(
         )),
         reload::spawn_watch(reloader.clone(), until(Phase::Stopped)),
         tokio::spawn(crate::accesslog::flusher(access_log, until(Phase::Stopped))),
-        tokio::spawn(reap_idle_connections(
-            gateway.clone(),
+        tokio::spawn(crate::upstream::reap_idle(
+            {
+                let gateway = gateway.clone();
+                move || gateway.snapshot().client.clone()
+            },
             until(Phase::Stopped),
         )),
     ];
@@ -122,18 +128,6 @@ pub async fn start(
         stop,
         tasks,
     })
-}
-
-/// Closes upstream connections idle past `pool_idle_timeout`, also while no request comes.
-async fn reap_idle_connections(gateway: Arc<Gateway>, stop: impl std::future::Future<Output = ()>) {
-    let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => gateway.snapshot().client.reap(),
-            () = &mut stop => break,
-        }
-    }
 }
 
 impl Running {

@@ -23,12 +23,12 @@ impl Secret {
 
 /// A secret as read from a file, a variable or a flag: surrounding ASCII whitespace (the
 /// trailing newline of a file) removed; the secret itself never starts or ends with any.
-pub fn trimmed(text: &str) -> &str {
+pub(crate) fn trimmed(text: &str) -> &str {
     text.trim_matches(|c: char| c.is_ascii_whitespace())
 }
 
 /// For `clap`: a command-line value taken as a secret, so argument structs never print it.
-pub fn parse_flag(text: &str) -> Result<Secret, std::convert::Infallible> {
+pub(crate) fn parse_flag(text: &str) -> Result<Secret, std::convert::Infallible> {
     Ok(Secret::new(text))
 }
 

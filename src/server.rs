@@ -27,7 +27,11 @@ use crate::tls::server::ListenerTls;
 /// gives in-flight requests `server.shutdown_grace` (from the snapshot current at that time).
 ///
 /// Connection settings and `max_connections` are read once, at start.
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, stop: impl Future<Output = ()>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    stop: impl Future<Output = ()>,
+) {
     let server = &gateway.snapshot().config.server;
     let connections = Arc::new(Connections::new(server));
     let limit = Arc::new(Semaphore::new(server.max_connections));

@@ -6,7 +6,7 @@ use crate::run::Running;
 
 /// The signals the gateway handles, installed before it starts so that none arriving after the
 /// start-up line gets its default action.
-pub struct Signals {
+pub(crate) struct Signals {
     term: Signal,
     int: Signal,
     hup: Signal,
@@ -14,7 +14,7 @@ pub struct Signals {
 
 impl Signals {
     /// Installs the handlers (needs a running Tokio runtime).
-    pub fn install() -> std::io::Result<Signals> {
+    pub(crate) fn install() -> std::io::Result<Signals> {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
@@ -24,7 +24,7 @@ impl Signals {
 }
 
 /// Serves until SIGTERM or SIGINT, reloading on SIGHUP, then runs the drain sequence.
-pub async fn run_until_shutdown(running: Running, mut signals: Signals) {
+pub(crate) async fn run_until_shutdown(running: Running, mut signals: Signals) {
     loop {
         tokio::select! {
             _ = signals.term.recv() => break,

@@ -1,99 +1,156 @@
 //! One immutable [`Snapshot`] of everything a request needs: config, keyrings, compiled routes,
-//! precomputed header names and values, metric handles and the upstream client. It lives behind
-//! one `ArcSwap` in [`crate::proxy::Gateway`]; a request loads it once and keeps it to the end.
+//! precomputed header names and values, metric handles and the upstream pools. It lives behind
+//! one `ArcSwap` in the gateway (`proxy/mod.rs`); a request loads it once and keeps it to the
+//! end. Nothing here is I/O: a snapshot is a value built from a `Config`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue, Method};
+use sha2::{Digest, Sha256};
 
-use crate::auth::{Keyring, KeyringSecret};
+use crate::auth::{Keyring, KeyringKind, KeyringSecret};
+use crate::body::ForwardBody;
 use crate::config::{AppPolicy, Config, RouteAuth, RouteConfig, UpstreamTarget, WebhookPolicy};
-use crate::metrics::{KeyringMetrics, Metrics, RouteMetrics, NO_ROUTE};
-use crate::proxy::upstream::{HostPool, UpstreamClient};
+use crate::metrics::{KeyringMetrics, Metrics, RequestMetrics, RouteMetrics, NO_ROUTE};
 use crate::routes::Router;
+use crate::upstream::{Upstream, UpstreamClient};
 
 /// Everything one request needs, built once per (re)load.
 #[derive(Debug)]
 pub struct Snapshot {
+    /// The configuration this snapshot was built from.
     pub config: Config,
-    pub router: Router,
-    pub routes: Vec<Route>,
-    pub identity: IdentityHeaders,
-    pub client: Arc<UpstreamClient>,
+    pub(crate) router: Router,
+    /// Compiled routes, in config order (the router yields their indexes).
+    pub(crate) routes: Vec<Route>,
+    pub(crate) identity: IdentityHeaders,
+    pub(crate) client: Arc<UpstreamClient<ForwardBody>>,
     /// Keyrings by name (shared with the routes that use them).
-    pub keyrings: Vec<(Arc<str>, Arc<Keyring>)>,
+    pub(crate) keyrings: Vec<(Arc<str>, Arc<Keyring>)>,
     /// Metric handles for requests that match no route.
-    pub unmatched: RouteMetrics,
+    pub(crate) unmatched: RequestMetrics,
 }
 
 /// A compiled route.
 #[derive(Debug)]
-pub struct Route {
-    pub id: Arc<str>,
+pub(crate) struct Route {
+    pub(crate) id: Arc<str>,
     /// `None`: every method.
-    pub methods: Option<Vec<Method>>,
+    pub(crate) methods: Option<Vec<Method>>,
     /// `Allow` / `Access-Control-Allow-Methods` value.
-    pub allow: HeaderValue,
-    pub auth: Auth,
-    pub cors: bool,
-    pub upstream: UpstreamTarget,
-    /// `Host` sent upstream, precomputed (`None` for `builtin:echo`).
-    pub upstream_host: Option<HeaderValue>,
-    /// Connections to the upstream (`None` for `builtin:echo`).
-    pub pool: Option<Arc<HostPool>>,
-    pub timeout: Duration,
-    pub metrics: RouteMetrics,
+    pub(crate) allow: HeaderValue,
+    pub(crate) auth: Auth,
+    pub(crate) cors: bool,
+    pub(crate) upstream: Upstream<ForwardBody>,
+    pub(crate) timeout: Duration,
+    pub(crate) metrics: RouteMetrics,
 }
 
 impl Route {
     /// Whether the route accepts `method`.
-    pub fn allows(&self, method: &Method) -> bool {
+    pub(crate) fn allows(&self, method: &Method) -> bool {
         self.methods
             .as_ref()
             .is_none_or(|methods| methods.contains(method))
     }
 }
 
-/// A keyring as a route holds it: the secrets and their metric handles.
+/// A keyring as a route holds it: the secrets, their metric handles, and the replay scope.
 #[derive(Debug)]
-pub struct RouteKeyring {
-    pub keyring: Arc<Keyring>,
-    pub metrics: Arc<KeyringMetrics>,
+pub(crate) struct RouteKeyring {
+    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) metrics: Arc<KeyringMetrics>,
+    /// Set when a `replay = "reject"` route uses this keyring: then every app request it
+    /// verifies, on any route, is recorded under this scope (a digest of the keyring name).
+    pub(crate) replay: Option<ReplayScope>,
 }
+
+/// The part of a replay mark that names its keyring: the first bytes of SHA-256 of its name.
+pub(crate) type ReplayScope = [u8; 8];
 
 /// A route's authentication, with its keyring resolved.
 #[derive(Debug)]
-pub enum Auth {
+pub(crate) enum Auth {
+    /// `auth = "none"`.
     None,
-    App {
-        keyring: RouteKeyring,
-        policy: AppPolicy,
-    },
-    Webhook {
-        keyring: RouteKeyring,
-        policy: WebhookPolicy,
-    },
+    /// `auth = "app"`.
+    App(AppAuth),
+    /// `auth = "webhook"`.
+    Webhook(WebhookAuth),
+}
+
+/// An `auth = "app"` route's keyring and policy.
+#[derive(Debug)]
+pub(crate) struct AppAuth {
+    pub(crate) keyring: RouteKeyring,
+    pub(crate) policy: AppPolicy,
+}
+
+/// An `auth = "webhook"` route's keyring and policy.
+#[derive(Debug)]
+pub(crate) struct WebhookAuth {
+    pub(crate) keyring: RouteKeyring,
+    pub(crate) policy: WebhookPolicy,
+}
+
+/// A signed route's authentication, borrowed: what verification needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Signed<'s> {
+    /// An app route.
+    App(&'s AppAuth),
+    /// A webhook route.
+    Webhook(&'s WebhookAuth),
+}
+
+impl Auth {
+    /// The signature this route demands, if any.
+    pub(crate) fn signed(&self) -> Option<Signed<'_>> {
+        match self {
+            Auth::None => None,
+            Auth::App(app) => Some(Signed::App(app)),
+            Auth::Webhook(webhook) => Some(Signed::Webhook(webhook)),
+        }
+    }
+}
+
+impl<'s> Signed<'s> {
+    /// The route's keyring.
+    pub(crate) fn keyring(self) -> &'s RouteKeyring {
+        match self {
+            Signed::App(app) => &app.keyring,
+            Signed::Webhook(webhook) => &webhook.keyring,
+        }
+    }
+
+    /// Which kind of signature.
+    pub(crate) fn kind(self) -> KeyringKind {
+        match self {
+            Signed::App(_) => KeyringKind::App,
+            Signed::Webhook(_) => KeyringKind::Webhook,
+        }
+    }
 }
 
 /// The names of the injected identity headers, built from `identity.header_prefix`.
 #[derive(Debug)]
-pub struct IdentityHeaders {
+pub(crate) struct IdentityHeaders {
     /// Lower-case prefix with `_` read as `-`, for stripping inbound copies.
-    pub prefix: Box<str>,
-    pub account_id: HeaderName,
-    pub user_id: HeaderName,
-    pub roles: HeaderName,
-    pub verified: HeaderName,
-    pub signature_timestamp: HeaderName,
-    pub event_id: HeaderName,
-    pub event_type: HeaderName,
-    pub livemode: HeaderName,
+    pub(crate) prefix: Box<str>,
+    pub(crate) account_id: HeaderName,
+    pub(crate) user_id: HeaderName,
+    pub(crate) roles: HeaderName,
+    pub(crate) verified: HeaderName,
+    pub(crate) signature_timestamp: HeaderName,
+    pub(crate) event_id: HeaderName,
+    pub(crate) event_type: HeaderName,
+    pub(crate) livemode: HeaderName,
 }
 
 impl IdentityHeaders {
     /// Header names for `prefix` (validated by config).
-    pub fn new(prefix: &str) -> IdentityHeaders {
+    pub(crate) fn new(prefix: &str) -> IdentityHeaders {
         let name = |suffix: &str| {
             // The prefix was validated as a header-name token in config; suffixes are fixed tokens.
             HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes())
@@ -113,7 +170,7 @@ impl IdentityHeaders {
     }
 
     /// Whether an inbound header name falls under the identity prefix (`_` read as `-`).
-    pub fn is_identity_header(&self, name: &HeaderName) -> bool {
+    pub(crate) fn is_identity_header(&self, name: &HeaderName) -> bool {
         let name = name.as_str().as_bytes();
         let prefix = self.prefix.as_bytes();
         name.len() >= prefix.len()
@@ -127,46 +184,28 @@ impl IdentityHeaders {
 impl Snapshot {
     /// Compiles `config`, resolving metric handles in `metrics`; reuses the upstream client of
     /// `previous` when its settings are equal.
-    pub fn build(config: Config, previous: Option<&Snapshot>, metrics: &Metrics) -> Snapshot {
-        let keyrings: Vec<(Arc<str>, RouteKeyring)> = config
-            .keyrings
-            .iter()
-            .map(|(name, keyring)| {
-                let secrets = keyring
-                    .secrets
-                    .iter()
-                    .map(|s| KeyringSecret::new(s.id.as_str(), &s.value, s.not_after))
-                    .collect();
-                let ids = keyring.secrets.iter().map(|s| s.id.as_str());
-                let route_keyring = RouteKeyring {
-                    keyring: Arc::new(Keyring::new(keyring.kind, secrets)),
-                    metrics: Arc::new(KeyringMetrics::new(metrics, name, ids)),
-                };
-                (Arc::from(name.as_str()), route_keyring)
-            })
-            .collect();
-        let find = |name: &str| {
-            keyrings
-                .iter()
-                .find(|(id, _)| &**id == name)
-                .map(|(_, keyring)| RouteKeyring {
-                    keyring: keyring.keyring.clone(),
-                    metrics: keyring.metrics.clone(),
-                })
-                // Config conversion guarantees every route names an existing keyring.
-                .expect("route keyring exists")
-        };
+    pub(crate) fn build(
+        config: Config,
+        previous: Option<&Snapshot>,
+        metrics: &Metrics,
+    ) -> Snapshot {
+        let keyrings = keyrings(&config, metrics);
         let client = match previous {
             Some(previous) if previous.client.settings_match(&config.upstream) => {
                 previous.client.clone()
             }
             _ => Arc::new(UpstreamClient::new(&config.upstream)),
         };
-        let compile = |route| compile_route(route, &config, &find, metrics, &client);
-        let routes: Vec<Route> = config.routes.iter().map(compile).collect();
-        let in_use: Vec<(&http::uri::Scheme, &http::uri::Authority)> = routes
+        let routes: Vec<Route> = config
+            .routes
             .iter()
-            .filter_map(|route| match &route.upstream {
+            .map(|route| compile_route(route, &config, &keyrings, metrics, &client))
+            .collect();
+        let in_use: Vec<(&http::uri::Scheme, &http::uri::Authority)> = config
+            .routes
+            .iter()
+            .map(|route| route.upstream.as_ref().unwrap_or(&config.upstream.target))
+            .filter_map(|target| match target {
                 UpstreamTarget::Http { scheme, authority } => Some((scheme, authority)),
                 UpstreamTarget::Echo => None,
             })
@@ -178,40 +217,119 @@ impl Snapshot {
             identity: IdentityHeaders::new(&config.identity.header_prefix),
             client,
             keyrings: keyrings
-                .into_iter()
-                .map(|(name, keyring)| (name, keyring.keyring))
+                .iter()
+                .map(|(name, keyring)| (name.clone(), keyring.keyring.clone()))
                 .collect(),
-            unmatched: RouteMetrics::new(metrics, NO_ROUTE),
+            unmatched: RequestMetrics::new(metrics, NO_ROUTE),
             config,
         }
     }
 }
 
+/// Every keyring of `config` with its metric handles, and its replay scope when a
+/// `replay = "reject"` route uses it.
+fn keyrings(config: &Config, metrics: &Metrics) -> Vec<(Arc<str>, RouteKeyring)> {
+    let rejecting: BTreeSet<&str> = config
+        .routes
+        .iter()
+        .filter_map(|route| match &route.auth {
+            RouteAuth::App(policy) if policy.replay_reject => Some(policy.keyring.as_str()),
+            RouteAuth::App(_) | RouteAuth::Webhook(_) | RouteAuth::None => None,
+        })
+        .collect();
+    config
+        .keyrings
+        .iter()
+        .map(|(name, keyring)| {
+            let secrets = keyring
+                .secrets
+                .iter()
+                .map(|s| KeyringSecret::new(s.id.as_str(), &s.value, s.not_after))
+                .collect();
+            let ids = keyring.secrets.iter().map(|s| s.id.as_str());
+            let replay = rejecting.contains(name.as_str()).then(|| {
+                let digest = Sha256::digest(name.as_bytes());
+                let mut scope = ReplayScope::default();
+                for (byte, digest) in scope.iter_mut().zip(digest) {
+                    *byte = digest;
+                }
+                scope
+            });
+            let route_keyring = RouteKeyring {
+                keyring: Arc::new(Keyring::new(keyring.kind, secrets)),
+                metrics: Arc::new(KeyringMetrics::new(metrics, name, ids)),
+                replay,
+            };
+            (Arc::from(name.as_str()), route_keyring)
+        })
+        .collect()
+}
+
+/// The keyring `name` as a route holds it. Config conversion guarantees every route names an
+/// existing keyring.
+fn find_keyring(keyrings: &[(Arc<str>, RouteKeyring)], name: &str) -> RouteKeyring {
+    keyrings
+        .iter()
+        .find(|(id, _)| &**id == name)
+        .map(|(_, keyring)| RouteKeyring {
+            keyring: keyring.keyring.clone(),
+            metrics: keyring.metrics.clone(),
+            replay: keyring.replay,
+        })
+        .expect("route keyring exists")
+}
+
 fn compile_route(
     route: &RouteConfig,
     config: &Config,
-    find: &dyn Fn(&str) -> RouteKeyring,
+    keyrings: &[(Arc<str>, RouteKeyring)],
     metrics: &Metrics,
-    client: &UpstreamClient,
+    client: &UpstreamClient<ForwardBody>,
 ) -> Route {
     let (auth, default_timeout) = match &route.auth {
         RouteAuth::None => (Auth::None, config.upstream.timeout),
         RouteAuth::App(policy) => (
-            Auth::App {
-                keyring: find(&policy.keyring),
+            Auth::App(AppAuth {
+                keyring: find_keyring(keyrings, &policy.keyring),
                 policy: policy.clone(),
-            },
+            }),
             config.upstream.timeout,
         ),
         RouteAuth::Webhook(policy) => (
-            Auth::Webhook {
-                keyring: find(&policy.keyring),
+            Auth::Webhook(WebhookAuth {
+                keyring: find_keyring(keyrings, &policy.keyring),
                 policy: policy.clone(),
-            },
+            }),
             config.upstream.webhook_timeout,
         ),
     };
-    let allow = match &route.methods {
+    let allow = allow_header(route.methods.as_deref());
+    let target = route.upstream.as_ref().unwrap_or(&config.upstream.target);
+    let upstream = match target {
+        UpstreamTarget::Echo => Upstream::Echo,
+        UpstreamTarget::Http { scheme, authority } => Upstream::Pool {
+            pool: client.pool(scheme, authority),
+            // An authority parsed from a URL is always a valid header value.
+            host: HeaderValue::from_str(authority.as_str()).expect("authority is a header value"),
+        },
+    };
+    let webhook = matches!(auth, Auth::Webhook(_));
+    Route {
+        id: Arc::from(route.id.as_str()),
+        methods: route.methods.clone(),
+        allow,
+        auth,
+        cors: route.cors,
+        upstream,
+        timeout: route.timeout.unwrap_or(default_timeout),
+        metrics: RouteMetrics::new(metrics, &route.id, webhook),
+    }
+}
+
+/// The `Allow` / `Access-Control-Allow-Methods` value of a route taking `methods` (every
+/// method when `None`).
+fn allow_header(methods: Option<&[Method]>) -> HeaderValue {
+    let allow = match methods {
         Some(methods) => methods
             .iter()
             .map(Method::as_str)
@@ -219,29 +337,6 @@ fn compile_route(
             .join(", "),
         None => "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS".to_string(),
     };
-    let upstream = route
-        .upstream
-        .clone()
-        .unwrap_or_else(|| config.upstream.target.clone());
-    let (upstream_host, pool) = match &upstream {
-        UpstreamTarget::Echo => (None, None),
-        // An authority parsed from a URL is always a valid header value.
-        UpstreamTarget::Http { scheme, authority } => (
-            HeaderValue::from_str(authority.as_str()).ok(),
-            Some(client.pool(scheme, authority)),
-        ),
-    };
-    Route {
-        id: Arc::from(route.id.as_str()),
-        methods: route.methods.clone(),
-        // Methods are validated tokens joined by ", ": always a valid header value.
-        allow: HeaderValue::from_str(&allow).expect("method list is a valid header value"),
-        auth,
-        cors: route.cors,
-        upstream,
-        upstream_host,
-        pool,
-        timeout: route.timeout.unwrap_or(default_timeout),
-        metrics: RouteMetrics::new(metrics, &route.id),
-    }
+    // Methods are validated tokens joined by ", ": always a valid header value.
+    HeaderValue::from_str(&allow).expect("method list is a valid header value")
 }

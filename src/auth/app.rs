@@ -7,7 +7,8 @@
 
 use super::json::{default_payload, parse_app_body, AppBody};
 use super::keyring::Keyring;
-use super::signature::{verify_parsed, SignatureHeader, Verified};
+use super::signature::SignatureHeader;
+use super::verify::{verify_parsed, Verified};
 use super::Rejection;
 
 /// Which signed strings a route accepts (config values `"raw_body"`, `"default"`,

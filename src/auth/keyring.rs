@@ -7,14 +7,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
-use super::signature::{decode_lower_hex, SignatureHeader};
+use super::mac::{decode_lower_hex, new_mac, HmacSha256};
+use super::signature::SignatureHeader;
 use crate::secret::Secret;
-
-/// HMAC-SHA256, the only MAC Stripe uses for `v1`.
-pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// Which family of secrets a keyring holds. The families never mix (rule 11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +142,7 @@ impl Keyring {
             .map(|found| (found.secret_index, found.signature_index))
     }
 
-    /// [`Keyring::find_match`] with the decoded signature, for [`super::Verified`].
+    /// [`Keyring::find_match`] with the decoded signature, for `Verified`.
     pub(crate) fn matching(
         &self,
         header: &SignatureHeader<'_>,
@@ -186,14 +183,6 @@ impl fmt::Debug for Keyring {
             .field("secrets", &ids)
             .finish()
     }
-}
-
-/// A fresh HMAC-SHA256 keyed with the whole secret string.
-pub(crate) fn new_mac(secret: &Secret) -> HmacSha256 {
-    // HMAC accepts keys of any length (long keys are hashed, short ones padded), so
-    // `new_from_slice` cannot fail for `Hmac<Sha256>`.
-    HmacSha256::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC-SHA256 accepts keys of any length")
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! The pure signature core: everything needed to decide whether a request carries a valid
 //! `Stripe-Signature`, and nothing else (no I/O, no clock, no logging; `now` is a parameter).
 //!
-//! - [`signature`]: the header grammar (rules 1–5), HMAC signing helpers and raw-body
-//!   verification with the timestamp window (rules 6–9).
+//! - [`signature`]: the header grammar (rules 1–5) and the signing helpers (rule 6).
+//! - `mac`: HMAC-SHA256 keyed with a whole secret, and lowercase hex.
 //! - [`keyring`]: the secrets of one route, each with its HMAC key state prepared once and an
 //!   optional expiry (rules 10–11).
+//! - [`verify`]: raw-body verification with the timestamp window (rules 7–9).
 //! - [`json`]: the strict JSON reader for app bodies (no duplicate keys at any depth) and the
 //!   JS-compatible rebuild of the default signed payload (rules 21–22, 25).
 //! - [`app`]: Stripe App UI-extension requests, raw-body and reconstructed-default modes
@@ -19,7 +20,9 @@
 pub mod app;
 pub mod json;
 pub mod keyring;
+mod mac;
 pub mod signature;
+pub mod verify;
 pub mod webhook;
 
 use std::fmt;
@@ -28,9 +31,9 @@ pub use app::{verify_app, verify_app_parsed, AppIdentity, AppMode, VerifiedMode}
 pub use json::{default_payload, parse_app_body, AppBody, Role};
 pub use keyring::{Keyring, KeyringKind, KeyringSecret};
 pub use signature::{
-    compute_signature, header_value, signature_header, verify_raw, SignatureHeader, Verified,
-    HEADER_NAME,
+    compute_signature, header_value, signature_header, SignatureHeader, HEADER_NAME,
 };
+pub use verify::{verify_raw, Verified};
 pub use webhook::{parse_event, verify_webhook, verify_webhook_parsed, WebhookEvent};
 
 /// Why a request was not authenticated: the outcome codes of the spec.
@@ -67,6 +70,11 @@ impl Rejection {
         Rejection::EmptyPayload,
         Rejection::MalformedBody,
     ];
+
+    /// Position in [`Rejection::ALL`] (the declaration order).
+    pub fn index(self) -> usize {
+        self as usize
+    }
 
     /// The stable snake_case outcome code of the spec (`expected` in the test vectors).
     pub fn code(self) -> &'static str {
@@ -116,7 +124,8 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), Rejection::ALL.len());
-        for rejection in Rejection::ALL {
+        for (index, rejection) in Rejection::ALL.into_iter().enumerate() {
+            assert_eq!(rejection.index(), index);
             assert_eq!(rejection.to_string(), rejection.code());
             assert!(!rejection.message().is_empty());
         }

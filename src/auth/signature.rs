@@ -1,17 +1,18 @@
-//! The `Stripe-Signature` header: field selection (rule 1), the strict grammar (rules 2–5),
-//! signing helpers (rule 6) and raw-body verification with the timestamp window (rules 7–9).
+//! The `Stripe-Signature` header: field selection (rule 1), the strict grammar (rules 2–5) and
+//! signing helpers (rule 6). Verification is in `verify.rs`.
 //!
-//! Parsing borrows from the header text and verification works on the stack: the common case
-//! (one `t`, one or two `v1`) allocates nothing.
+//! Parsing borrows from the header text: the common case (one `t`, one or two `v1`) allocates
+//! nothing.
 
 use std::fmt;
 
 use http::{HeaderMap, HeaderName};
 
-use super::keyring::{new_mac, Keyring};
+use hmac::Mac;
+
+use super::mac::{encode_lower_hex, new_mac};
 use super::Rejection;
 use crate::secret::Secret;
-use hmac::Mac;
 
 /// The header carrying the signature (`Stripe-Signature`; header names are case-insensitive).
 pub const HEADER_NAME: HeaderName = HeaderName::from_static("stripe-signature");
@@ -143,110 +144,6 @@ pub fn signature_header(secrets: &[&Secret], timestamp: i64, payload: &[u8]) -> 
     header
 }
 
-/// What a successful verification proved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Verified {
-    /// The signed `t`, in Unix seconds.
-    pub timestamp: i64,
-    /// Index of the matching secret in [`Keyring::secrets`].
-    pub secret_index: usize,
-    /// The matching `v1`, decoded: the replay-cache key together with `timestamp`.
-    pub signature: [u8; 32],
-}
-
-/// Raw-body verification (webhooks, and app mode A), full check order of rule 8: header →
-/// empty payload → signature → timestamp (rule 9: age > tolerance → `TimestampTooOld`;
-/// t − now > tolerance → `TimestampInFuture`; |age| == tolerance passes). `header` is the result
-/// of [`header_value`] (or `""` for a missing header).
-pub fn verify_raw(
-    header: &str,
-    payload: &[u8],
-    keyring: &Keyring,
-    now: i64,
-    tolerance: i64,
-) -> Result<Verified, Rejection> {
-    let parsed = SignatureHeader::parse(header)?;
-    if payload.is_empty() {
-        return Err(Rejection::EmptyPayload);
-    }
-    verify_parsed(&parsed, payload, keyring, now, tolerance)
-}
-
-/// Signature then timestamp, for a header already parsed and a payload already checked.
-pub(crate) fn verify_parsed(
-    header: &SignatureHeader<'_>,
-    payload: &[u8],
-    keyring: &Keyring,
-    now: i64,
-    tolerance: i64,
-) -> Result<Verified, Rejection> {
-    let found = keyring
-        .matching(header, payload, now)
-        .ok_or(Rejection::SignatureMismatch)?;
-    check_timestamp(header.timestamp(), now, tolerance)?;
-    Ok(Verified {
-        timestamp: header.timestamp(),
-        secret_index: found.secret_index,
-        signature: found.signature,
-    })
-}
-
-/// Rule 9. A tolerance ≤ 0 is not a "disable" switch here: it only admits `t == now` (0) or
-/// nothing (negative); configuration refuses such values before they reach this point.
-fn check_timestamp(timestamp: i64, now: i64, tolerance: i64) -> Result<(), Rejection> {
-    // Saturating: `now` comes from the caller and may be anything; overflow must not panic.
-    if now.saturating_sub(timestamp) > tolerance {
-        return Err(Rejection::TimestampTooOld);
-    }
-    if timestamp.saturating_sub(now) > tolerance {
-        return Err(Rejection::TimestampInFuture);
-    }
-    Ok(())
-}
-
-/// Decodes exactly 64 lowercase hex digits. Anything else cannot be a `v1` we produced.
-pub(crate) fn decode_lower_hex(text: &str) -> Option<[u8; 32]> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let &[high, low] = pair else {
-            return None;
-        };
-        *byte = (lower_hex_value(high)? << 4) | lower_hex_value(low)?;
-    }
-    Some(out)
-}
-
-fn lower_hex_value(digit: u8) -> Option<u8> {
-    match digit {
-        b'0'..=b'9' => digit.checked_sub(b'0'),
-        b'a'..=b'f' => digit.checked_sub(b'a' - 10),
-        _ => None,
-    }
-}
-
-fn encode_lower_hex(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().saturating_mul(2));
-    for byte in bytes {
-        out.push(hex_digit(byte >> 4));
-        out.push(hex_digit(*byte));
-    }
-    out
-}
-
-/// The lowercase hex digit of the low four bits of `nibble`.
-#[allow(
-    clippy::indexing_slicing,
-    reason = "nibble & 0xf is below 16, the length of the table"
-)]
-fn hex_digit(nibble: u8) -> char {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    char::from(DIGITS[usize::from(nibble & 0xf)])
-}
-
 /// Visible ASCII and space. Tabs and other controls have no business in this header, and
 /// rejecting them keeps one canonical reading of the value.
 fn is_header_text(bytes: &[u8]) -> bool {
@@ -316,11 +213,5 @@ impl<'a> SignatureList<'a> {
     }
 }
 
-#[cfg(test)]
-#[allow(
-    clippy::arithmetic_side_effects,
-    reason = "tests: arithmetic on generated values, where a panic is a failed test"
-)]
-mod proptests;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,8 @@ use serde::de::{self, MapAccess, Visitor};
 
 use super::json::{parse_strict, KeySet, ObjectSeed, StrSeed, StrictValue};
 use super::keyring::Keyring;
-use super::signature::{verify_parsed, verify_raw, SignatureHeader, Verified};
+use super::signature::SignatureHeader;
+use super::verify::{verify_parsed, verify_raw, Verified};
 use super::Rejection;
 
 /// The routing fields of a verified event.

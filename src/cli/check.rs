@@ -3,10 +3,11 @@
 use std::path::Path;
 
 use super::{load, now_or};
-use crate::config::{Config, PathMatch, RouteAuth};
+use crate::config::{Config, RouteAuth};
 use crate::reload::EXPIRY_WARNING;
+use crate::routes::PathMatch;
 
-pub fn check(path: &Path) -> u8 {
+pub(super) fn check(path: &Path) -> u8 {
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
@@ -23,7 +24,7 @@ fn print_summary(config: &Config, now: i64) {
         config.admin.listen,
         config.upstream.target
     );
-    for (listener, tls) in crate::tls::listeners(config) {
+    for (listener, tls) in config.tls_listeners() {
         let at = tls.leaf.not_after;
         let expiry = if at <= now {
             "EXPIRED at"

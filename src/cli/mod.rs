@@ -24,9 +24,9 @@ use crate::config::Config;
 use crate::secret::Secret;
 
 /// Exit code for a bad configuration (EX_CONFIG of sysexits.h).
-pub const EXIT_CONFIG: u8 = 78;
+pub(crate) const EXIT_CONFIG: u8 = 78;
 /// Exit code for bad usage.
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,8 +61,10 @@ enum Command {
 
 /// Which kind of signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Kind {
+pub(crate) enum Kind {
+    /// A Stripe App UI-extension request (`absec_` secrets).
     App,
+    /// A webhook delivery (`whsec_` secrets).
     Webhook,
 }
 

@@ -9,7 +9,7 @@ use crate::auth::signature::signature_header;
 use crate::secret::Secret;
 
 #[derive(Debug, Args)]
-pub struct SignArgs {
+pub(super) struct SignArgs {
     /// app (UI-extension request, absec_ secret) or webhook (whsec_ secret).
     #[arg(long, value_enum)]
     kind: Kind,
@@ -40,7 +40,7 @@ pub struct SignArgs {
     body_out: Option<PathBuf>,
 }
 
-pub fn sign(args: &SignArgs) -> u8 {
+pub(super) fn sign(args: &SignArgs) -> u8 {
     match run(args) {
         Ok(()) => 0,
         Err(message) => {

@@ -12,7 +12,7 @@ use crate::auth::{
 use crate::secret::Secret;
 
 #[derive(Debug, Args)]
-pub struct VerifyArgs {
+pub(super) struct VerifyArgs {
     /// app or webhook.
     #[arg(long, value_enum)]
     kind: Kind,
@@ -39,7 +39,7 @@ pub struct VerifyArgs {
     explain: bool,
 }
 
-pub fn verify(args: &VerifyArgs) -> u8 {
+pub(super) fn verify(args: &VerifyArgs) -> u8 {
     let inputs = match Inputs::from_args(args) {
         Ok(inputs) => inputs,
         Err(message) => {

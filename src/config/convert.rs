@@ -1,79 +1,18 @@
-//! Raw TOML structs → validated domain types. Every rule of SPEC §3 is checked here, once.
+//! Raw TOML structs → validated domain types. Every rule of SPEC §3 is checked here, once:
+//! the top-level sections here, keyrings in `keyring.rs`, routes in `route.rs`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use http::uri::Scheme;
-use http::{HeaderName, Uri};
+use http::HeaderName;
 use ipnet::IpNet;
 
-use super::raw::{RawConfig, RawServer, RawUpstream};
+use super::context::{upstream_target, Ctx};
+use super::raw::{RawConfig, RawLog, RawServer, RawUpstream};
 use super::*;
 use crate::tls::server::Offer;
-
-/// Names the file being converted so every error can say where it comes from.
-pub(super) struct Ctx<'a> {
-    pub(super) file: &'a Path,
-    pub(super) env: &'a dyn Fn(&str) -> Option<String>,
-    pub(super) warnings: Vec<String>,
-}
-
-impl Ctx<'_> {
-    pub(super) fn err(&self, key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-        ConfigError {
-            file: self.file.to_path_buf(),
-            key: key.into(),
-            reason: reason.into(),
-        }
-    }
-
-    pub(super) fn duration(
-        &self,
-        key: &str,
-        value: Option<&str>,
-        default: Duration,
-    ) -> Result<Duration, ConfigError> {
-        let Some(text) = value else {
-            return Ok(default);
-        };
-        humantime::parse_duration(text.trim()).map_err(|err| {
-            self.err(
-                key,
-                format!("{text:?} is not a duration such as \"300s\" or \"2m\" ({err})"),
-            )
-        })
-    }
-
-    pub(super) fn positive_duration(
-        &self,
-        key: &str,
-        value: Option<&str>,
-        default: Duration,
-    ) -> Result<Duration, ConfigError> {
-        let duration = self.duration(key, value, default)?;
-        if duration.is_zero() {
-            return Err(self.err(key, "must be greater than zero"));
-        }
-        Ok(duration)
-    }
-
-    fn socket_addr(
-        &self,
-        key: &str,
-        value: Option<&str>,
-        default: &str,
-    ) -> Result<SocketAddr, ConfigError> {
-        let text = value.unwrap_or(default);
-        text.parse().map_err(|_| {
-            self.err(
-                key,
-                format!("{text:?} is not an address such as \"0.0.0.0:8080\""),
-            )
-        })
-    }
-}
 
 /// Converts the parsed file; `path` is only used for error messages and relative secret files.
 pub(super) fn convert(
@@ -159,15 +98,13 @@ fn exposed_admin(ctx: &Ctx<'_>, listen: SocketAddr) -> Option<String> {
 }
 
 fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
-    let max_body_bytes = bounded(
-        ctx,
+    let max_body_bytes = ctx.bounded(
         "server.max_body_bytes",
         raw.max_body_bytes,
         1 << 20,
         1 << 30,
     )?;
-    let max_buffered_bytes = bounded(
-        ctx,
+    let max_buffered_bytes = ctx.bounded(
         "server.max_buffered_bytes",
         raw.max_buffered_bytes,
         // A config that raised max_body_bytes past the default budget keeps loading.
@@ -183,8 +120,7 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
             ),
         ));
     }
-    let max_header_bytes = bounded(
-        ctx,
+    let max_header_bytes = ctx.bounded(
         "server.max_header_bytes",
         raw.max_header_bytes,
         64 << 10,
@@ -244,15 +180,13 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
             raw.shutdown_grace.as_deref(),
             Duration::from_secs(30),
         )?,
-        max_in_flight: bounded(
-            ctx,
+        max_in_flight: ctx.bounded(
             "server.max_in_flight",
             raw.max_in_flight,
             10_000,
             10_000_000,
         )?,
-        max_connections: bounded(
-            ctx,
+        max_connections: ctx.bounded(
             "server.max_connections",
             raw.max_connections,
             10_000,
@@ -266,21 +200,6 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
             }
         },
     })
-}
-
-fn bounded(
-    ctx: &Ctx<'_>,
-    key: &str,
-    value: Option<u64>,
-    default: usize,
-    max: u64,
-) -> Result<usize, ConfigError> {
-    match value {
-        None => Ok(default),
-        Some(0) => Err(ctx.err(key, "must be greater than zero")),
-        Some(n) if n > max => Err(ctx.err(key, format!("{n} is above the limit of {max}"))),
-        Some(n) => usize::try_from(n).map_err(|_| ctx.err(key, "too large for this platform")),
-    }
 }
 
 fn upstream(ctx: &Ctx<'_>, raw: &RawUpstream) -> Result<UpstreamConfig, ConfigError> {
@@ -306,8 +225,7 @@ fn upstream(ctx: &Ctx<'_>, raw: &RawUpstream) -> Result<UpstreamConfig, ConfigEr
             raw.pool_idle_timeout.as_deref(),
             Duration::from_secs(90),
         )?,
-        pool_max_idle_per_host: bounded(
-            ctx,
+        pool_max_idle_per_host: ctx.bounded(
             "upstream.pool_max_idle_per_host",
             raw.pool_max_idle_per_host,
             256,
@@ -315,51 +233,6 @@ fn upstream(ctx: &Ctx<'_>, raw: &RawUpstream) -> Result<UpstreamConfig, ConfigEr
         )?,
         tls: super::tls::upstream(ctx, raw)?,
     })
-}
-
-pub(super) fn upstream_target(
-    ctx: &Ctx<'_>,
-    key: &str,
-    text: &str,
-) -> Result<UpstreamTarget, ConfigError> {
-    if text == "builtin:echo" {
-        return Ok(UpstreamTarget::Echo);
-    }
-    let bad = |why: &str| ctx.err(key, format!("{text:?} {why}"));
-    let uri: Uri = text
-        .parse()
-        .map_err(|_| bad("is not a URL such as \"http://127.0.0.1:3000\" or builtin:echo"))?;
-    let scheme = uri
-        .scheme()
-        .cloned()
-        .ok_or_else(|| bad("needs a scheme (http://)"))?;
-    if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
-        return Err(bad(
-            "uses a scheme the gateway cannot forward to: use http://, https:// or builtin:echo",
-        ));
-    }
-    let authority = uri
-        .authority()
-        .cloned()
-        .ok_or_else(|| bad("needs a host"))?;
-    if scheme == Scheme::HTTPS && !super::tls::is_server_name(authority.host()) {
-        return Err(bad(
-            "has a host that TLS cannot verify (not a DNS name or IP address)",
-        ));
-    }
-    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-        return Err(bad(
-            "must not have a path or query: requests keep their own path",
-        ));
-    }
-    if authority.as_str().contains('@') {
-        // Not quoted: the value holds credentials.
-        return Err(ctx.err(
-            key,
-            "an upstream URL must not carry credentials (value not shown)",
-        ));
-    }
-    Ok(UpstreamTarget::Http { scheme, authority })
 }
 
 fn identity(ctx: &Ctx<'_>, prefix: Option<&str>) -> Result<IdentityConfig, ConfigError> {
@@ -394,7 +267,7 @@ fn identity(ctx: &Ctx<'_>, prefix: Option<&str>) -> Result<IdentityConfig, Confi
     })
 }
 
-fn log(ctx: &Ctx<'_>, raw: &super::raw::RawLog) -> Result<LogConfig, ConfigError> {
+fn log(ctx: &Ctx<'_>, raw: &RawLog) -> Result<LogConfig, ConfigError> {
     let format = match raw.format.as_deref().unwrap_or("text") {
         "json" => LogFormat::Json,
         "text" => LogFormat::Text,
@@ -415,13 +288,4 @@ fn log(ctx: &Ctx<'_>, raw: &super::raw::RawLog) -> Result<LogConfig, ConfigError
         ));
     }
     Ok(LogConfig { format, level })
-}
-
-/// Bounded label values: route ids, keyring names and secret ids end up in metric labels.
-pub(super) fn is_label(text: &str) -> bool {
-    !text.is_empty()
-        && text.len() <= 64
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use super::convert::{is_label, Ctx};
+use super::context::{is_label, Ctx};
 use super::raw::{RawKeyring, RawSecret};
 use super::*;
 use crate::auth::KeyringKind;
@@ -65,26 +65,8 @@ fn secret(
     kind: KeyringKind,
     raw: RawSecret,
 ) -> Result<SecretConfig, ConfigError> {
-    let (value, source) = match (raw.file, raw.env, raw.value) {
-        (Some(file), None, None) => {
-            let path = PathBuf::from(&file);
-            let (text, open_mode) = read_secret_file(&path).map_err(|err| ConfigError {
-                file: path.clone(),
-                key: format!("{key}.file"),
-                reason: format!("cannot read secret file: {err}"),
-            })?;
-            if let Some(mode) = open_mode {
-                // As ssh does for private keys: a secret others can read is no longer secret.
-                ctx.warnings.push(format!(
-                    "{}: {key}.file: secret file {} is accessible to group or others (mode \
-                     {mode:04o}); restrict it: chmod 600 {}",
-                    ctx.file.display(),
-                    path.display(),
-                    path.display()
-                ));
-            }
-            (text, SecretSource::File(path))
-        }
+    let (text, source) = match (raw.file, raw.env, raw.value) {
+        (Some(file), None, None) => from_file(ctx, key, PathBuf::from(file))?,
         (None, Some(name), None) => {
             let text = (ctx.env)(&name).ok_or_else(|| {
                 ctx.err(
@@ -97,11 +79,63 @@ fn secret(
         (None, None, Some(value)) => (value.expose().to_owned(), SecretSource::Inline),
         _ => return Err(ctx.err(key, "set exactly one of file, env, value")),
     };
+    let value = checked_value(ctx, key, kind, &text, &source)?;
+    let not_after = match raw.not_after {
+        None => None,
+        Some(text) => Some(unix_seconds(&text).ok_or_else(|| {
+            ctx.err(
+                format!("{key}.not_after"),
+                format!("{text:?} is not an RFC 3339 UTC time such as \"2026-11-23T10:00:00Z\""),
+            )
+        })?),
+    };
+    Ok(SecretConfig {
+        id: raw.id,
+        value: Secret::new(value),
+        not_after,
+        source,
+    })
+}
+
+/// A secret from `file = "…"`; a file group or others can read is warned about.
+fn from_file(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    path: PathBuf,
+) -> Result<(String, SecretSource), ConfigError> {
+    let (text, open_mode) = read_secret_file(&path).map_err(|err| {
+        ctx.err(
+            format!("{key}.file"),
+            format!("cannot read secret file {}: {err}", path.display()),
+        )
+    })?;
+    if let Some(mode) = open_mode {
+        // As ssh does for private keys: a secret others can read is no longer secret.
+        ctx.warnings.push(format!(
+            "{}: {key}.file: secret file {} is accessible to group or others (mode \
+             {mode:04o}); restrict it: chmod 600 {}",
+            ctx.file.display(),
+            path.display(),
+            path.display()
+        ));
+    }
+    Ok((text, SecretSource::File(path)))
+}
+
+/// The secret in `text`, trimmed, checked against the keyring's family. Errors and warnings
+/// name the key and, for a file, the file (the config file is named by every error).
+fn checked_value<'t>(
+    ctx: &mut Ctx<'_>,
+    key: &str,
+    kind: KeyringKind,
+    text: &'t str,
+    source: &SecretSource,
+) -> Result<&'t str, ConfigError> {
     // Files and variables usually end with a newline; the secret itself never has one at its ends.
-    let value = crate::secret::trimmed(&value);
-    let where_ = match &source {
+    let value = crate::secret::trimmed(text);
+    let where_ = match source {
         SecretSource::File(path) => format!("{key} (from {})", path.display()),
-        _ => key.to_string(),
+        SecretSource::Env(_) | SecretSource::Inline => key.to_string(),
     };
     if value.is_empty() {
         return Err(ctx.err(key, format!("secret of {where_} is empty")));
@@ -118,24 +152,11 @@ fn secret(
     }
     if value.chars().any(char::is_whitespace) {
         ctx.warnings.push(format!(
-            "{where_}: secret contains whitespace, which usually means a copy-paste error"
+            "{}: {where_}: secret contains whitespace, which usually means a copy-paste error",
+            ctx.file.display()
         ));
     }
-    let not_after = match raw.not_after {
-        None => None,
-        Some(text) => Some(unix_seconds(&text).ok_or_else(|| {
-            ctx.err(
-                format!("{key}.not_after"),
-                format!("{text:?} is not an RFC 3339 UTC time such as \"2026-11-23T10:00:00Z\""),
-            )
-        })?),
-    };
-    Ok(SecretConfig {
-        id: raw.id,
-        value: Secret::new(value),
-        not_after,
-        source,
-    })
+    Ok(value)
 }
 
 /// Reads a secret file and, from the same open file, its permission bits when group or others
@@ -166,3 +187,6 @@ fn unix_seconds(text: &str) -> Option<i64> {
     let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
     i64::try_from(secs).ok()
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,8 +4,11 @@
 //! `Config` that exists is valid, so nothing downstream checks it again. Every failure is a
 //! [`ConfigError`] naming the file, the key path and the problem.
 
+mod context;
 mod convert;
+mod error;
 mod keyring;
+mod policy;
 mod raw;
 mod route;
 #[cfg(test)]
@@ -22,33 +25,29 @@ use http::uri::{Authority, Scheme};
 use http::Method;
 use ipnet::IpNet;
 
+pub use self::error::ConfigError;
 use crate::auth::{AppMode, KeyringKind};
+pub use crate::routes::PathMatch;
 use crate::secret::Secret;
-
-/// A configuration problem: which file, which key, what is wrong with the value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}: {key}: {reason}", file.display())]
-pub struct ConfigError {
-    /// The file that holds the problem (the config file, or a secret file it names).
-    pub file: PathBuf,
-    /// Dotted key path such as `routes[1].keyring`, or `(file)` for the file as a whole.
-    pub key: String,
-    /// What is wrong, without ever quoting a secret value.
-    pub reason: String,
-}
 
 /// A validated configuration with its secrets loaded.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The file this was loaded from.
     pub path: PathBuf,
+    /// `[server]`: the data listener and the limits of each request.
     pub server: ServerConfig,
+    /// `[admin]`: the admin listener.
     pub admin: AdminConfig,
+    /// `[upstream]`: where requests go, and the client's timeouts and pool.
     pub upstream: UpstreamConfig,
+    /// `[identity]`: the injected identity headers.
     pub identity: IdentityConfig,
     /// Accepted clock skew of signature timestamps, both ways, in whole seconds (> 0).
     pub tolerance_secs: i64,
+    /// `[log]`: log format and level.
     pub log: LogConfig,
+    /// `[reload]`: how changes are noticed.
     pub reload: ReloadConfig,
     /// Keyrings by name, in name order.
     pub keyrings: BTreeMap<String, KeyringConfig>,
@@ -61,25 +60,34 @@ pub struct Config {
 /// `[server]`.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Address of the data listener (`server.listen`).
     pub listen: SocketAddr,
     /// `server.tls`: terminate TLS with this pair (restart to turn on or off).
     pub tls: Option<crate::tls::ListenerTls>,
+    /// Largest request body an app or webhook route reads (413 beyond).
     pub max_body_bytes: usize,
     /// Bytes all buffered request bodies may hold together (≥ `max_body_bytes`).
     pub max_buffered_bytes: usize,
+    /// Largest request head (header section) a connection accepts.
     pub max_header_bytes: usize,
     /// From accept to the first complete request head (whatever the protocol); on HTTP/1 also
     /// from the first byte of each later head to its end. Doubles as the HTTP/2 ping timeout.
     pub header_read_timeout: Duration,
+    /// Time a client gets to send a body an app or webhook route reads (408 beyond).
     pub body_read_timeout: Duration,
     /// A connection with no request in flight for this long is closed (HTTP/2: `GOAWAY`).
     pub idle_timeout: Duration,
     /// Interval of HTTP/2 keep-alive pings.
     pub http2_keepalive_interval: Duration,
+    /// Peers whose `X-Forwarded-*` headers are kept.
     pub trusted_proxies: Vec<IpNet>,
+    /// Readiness reports 503 for this long before the listener closes.
     pub shutdown_delay: Duration,
+    /// Then requests in flight get this long to finish.
     pub shutdown_grace: Duration,
+    /// Requests handled at once; beyond it, `503 overloaded`.
     pub max_in_flight: usize,
+    /// Connections open at once; beyond it, accepting waits.
     pub max_connections: usize,
     /// Runtime worker threads; 0 means one per CPU the process may use.
     pub workers: usize,
@@ -88,6 +96,7 @@ pub struct ServerConfig {
 /// `[admin]`.
 #[derive(Debug, Clone)]
 pub struct AdminConfig {
+    /// Address of the admin listener (`admin.listen`).
     pub listen: SocketAddr,
     /// `admin.tls`.
     pub tls: Option<crate::tls::ListenerTls>,
@@ -96,13 +105,17 @@ pub struct AdminConfig {
 /// `[upstream]`.
 #[derive(Debug, Clone)]
 pub struct UpstreamConfig {
+    /// Where routes without their own `upstream` send requests.
     pub target: UpstreamTarget,
+    /// Time to establish a connection to the upstream (502 beyond).
     pub connect_timeout: Duration,
     /// Total time for the upstream to answer with a response head (app and `none` routes).
     pub timeout: Duration,
     /// The same for webhook routes: a few seconds, so Stripe sees a failure and retries.
     pub webhook_timeout: Duration,
+    /// Idle keep-alive connections are closed after this long.
     pub pool_idle_timeout: Duration,
+    /// Idle keep-alive connections kept per upstream.
     pub pool_max_idle_per_host: usize,
     /// Trust anchors, client pair and `server_name` for `https://` upstreams.
     pub tls: std::sync::Arc<crate::tls::UpstreamTls>,
@@ -115,7 +128,9 @@ pub enum UpstreamTarget {
     Echo,
     /// `http://host:port` or `https://host:port`.
     Http {
+        /// `http` (the only scheme forwarded to).
         scheme: Scheme,
+        /// `host:port`.
         authority: Authority,
     },
 }
@@ -139,14 +154,18 @@ pub struct IdentityConfig {
 /// `[log]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
+    /// `json` or `text`.
     pub format: LogFormat,
+    /// The log filter (`info`, or a filter such as `info,hyper=warn`).
     pub level: String,
 }
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// One JSON object per line.
     Json,
+    /// Human-readable lines.
     Text,
 }
 
@@ -162,25 +181,33 @@ pub struct ReloadConfig {
 /// `[keyrings.NAME]` with its secrets loaded.
 #[derive(Debug, Clone)]
 pub struct KeyringConfig {
+    /// Which family of secrets (`app` → `absec_`, `webhook` → `whsec_`).
     pub kind: KeyringKind,
+    /// The secrets in priority order.
     pub secrets: Vec<SecretConfig>,
 }
 
 /// One secret of a keyring.
 #[derive(Debug, Clone)]
 pub struct SecretConfig {
+    /// The id shown in logs and metric labels (never the value).
     pub id: String,
+    /// The secret itself, redacted in `Debug`.
     pub value: Secret,
     /// Unix seconds at which the secret stops verifying.
     pub not_after: Option<i64>,
+    /// Where the value came from.
     pub source: SecretSource,
 }
 
 /// Where a secret's value came from (shown by `check`; never the value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretSource {
+    /// `file = "…"`: read from this file.
     File(PathBuf),
+    /// `env = "…"`: read from this environment variable.
     Env(String),
+    /// `value = "…"`: written in the config file (demos only).
     Inline,
 }
 
@@ -197,56 +224,67 @@ impl fmt::Display for SecretSource {
 /// One `[[routes]]` entry.
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
+    /// Bounded id, used in metric labels and logs.
     pub id: String,
+    /// `path` or `path_prefix`.
     pub path: PathMatch,
     /// Allowed methods; `None` allows every method.
     pub methods: Option<Vec<Method>>,
+    /// What the route demands before forwarding.
     pub auth: RouteAuth,
+    /// Whether the route answers CORS preflights and marks its responses readable by any origin.
     pub cors: bool,
+    /// Overrides `upstream.url` for this route.
     pub upstream: Option<UpstreamTarget>,
     /// Overrides the upstream timeout of the route's kind.
     pub timeout: Option<Duration>,
 }
 
-/// How a route matches a request path.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum PathMatch {
-    Exact(String),
-    Prefix(String),
-}
-
 /// What a route demands before forwarding.
 #[derive(Debug, Clone)]
 pub enum RouteAuth {
+    /// `auth = "none"`: forwarded without authentication (the body streams).
     None,
+    /// `auth = "app"`: a signed Stripe App UI-extension request.
     App(AppPolicy),
+    /// `auth = "webhook"`: a signed Stripe webhook delivery.
     Webhook(WebhookPolicy),
 }
 
 /// Policy of an `auth = "app"` route.
 #[derive(Debug, Clone)]
 pub struct AppPolicy {
+    /// Name of the `app` keyring that verifies the route.
     pub keyring: String,
+    /// Which signed strings the route accepts (`app_signature`).
     pub mode: AppMode,
+    /// `require_roles_any`: at least one of these role ids.
     pub roles_any: Vec<String>,
+    /// `require_roles_all`: all of these role ids.
     pub roles_all: Vec<String>,
+    /// `replay = "reject"`: each signed message is accepted once.
     pub replay_reject: bool,
 }
 
 /// Policy of an `auth = "webhook"` route.
 #[derive(Debug, Clone)]
 pub struct WebhookPolicy {
+    /// Name of the `webhook` keyring that verifies the route.
     pub keyring: String,
     /// Empty: every event type is forwarded.
     pub events: Vec<EventPattern>,
+    /// Which events pass, by their `livemode`.
     pub livemode: LivemodeFilter,
+    /// Deliver each event id once (`dedupe = true`).
     pub dedupe: bool,
+    /// How long a delivered event id is remembered.
     pub dedupe_window: Duration,
 }
 
 /// An entry of `events = [...]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventPattern {
+    /// An exact event type such as `invoice.paid`.
     Exact(String),
     /// `prefix.*`, stored with the trailing dot (`account.application.`).
     Prefix(String),
@@ -268,8 +306,11 @@ impl EventPattern {
 /// `livemode = "live" | "test" | "any"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LivemodeFilter {
+    /// Only live-mode events.
     Live,
+    /// Only test-mode events.
     Test,
+    /// Every event.
     Any,
 }
 
@@ -285,6 +326,15 @@ impl LivemodeFilter {
 }
 
 impl Config {
+    /// The listeners that terminate TLS, by metric label (`data`, `admin`).
+    pub(crate) fn tls_listeners(
+        &self,
+    ) -> impl Iterator<Item = (&'static str, &crate::tls::ListenerTls)> {
+        [("data", &self.server.tls), ("admin", &self.admin.tls)]
+            .into_iter()
+            .filter_map(|(name, tls)| tls.as_ref().map(|tls| (name, tls)))
+    }
+
     /// Reads, parses and validates `path`, loading every secret it references from files and
     /// the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -303,19 +353,8 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let deserializer = toml::Deserializer::new(text);
-        let raw: raw::RawConfig =
-            serde_path_to_error::deserialize(deserializer).map_err(|err| {
-                let key = err.path().to_string();
-                let mut reason = redact_values(&first_line(&err.inner().to_string()));
-                if let Some(span) = err.inner().span() {
-                    reason = format!("{} ({reason})", location(text, span.start));
-                }
-                ConfigError {
-                    file: path.to_path_buf(),
-                    key: if key == "." { "(file)".into() } else { key },
-                    reason,
-                }
-            })?;
+        let raw: raw::RawConfig = serde_path_to_error::deserialize(deserializer)
+            .map_err(|err| error::parse_error(path, text, &err))?;
         convert::convert(raw, path, env)
     }
 
@@ -360,45 +399,4 @@ impl Config {
         }
         files
     }
-}
-
-/// `line L, column C` of byte `offset` in `text`.
-fn location(text: &str, offset: usize) -> String {
-    let before = &text.as_bytes()[..offset.min(text.len())];
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
-    format!("line {line}, column {column}")
-}
-
-/// Parser messages quote the offending value (`invalid type: string "…"`), which may be a
-/// secret written in the wrong place: every double-quoted part is blanked. Field names, which
-/// serde quotes with backticks, stay.
-fn redact_values(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    let mut quoted = false;
-    for c in message.chars() {
-        if c == '"' {
-            if quoted {
-                out.push_str("…\"");
-            } else {
-                out.push('"');
-            }
-            quoted = !quoted;
-        } else if !quoted {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// toml's messages span several lines with a source excerpt; the key path already says where.
-fn first_line(message: &str) -> String {
-    let mut lines = message.lines().filter(|line| {
-        let line = line.trim();
-        !(line.is_empty()
-            || line.starts_with("TOML parse error")
-            || line.starts_with('|')
-            || line.chars().next().is_some_and(|c| c.is_ascii_digit()))
-    });
-    lines.next().unwrap_or(message).trim().to_string()
 }

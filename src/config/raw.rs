@@ -1,15 +1,17 @@
 //! The TOML file as written: serde structs with `deny_unknown_fields`, nothing validated yet.
 //!
-//! [`super::convert`] turns these into the domain types of [`super`]; nothing else reads them.
+//! `convert.rs` turns these into the domain types of this module; nothing else reads them.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::secret::Secret;
+
 /// The whole file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
@@ -31,7 +33,7 @@ pub struct RawConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawServer {
+pub(super) struct RawServer {
     pub listen: Option<String>,
     pub tls: Option<RawTls>,
     pub max_body_bytes: Option<u64>,
@@ -51,7 +53,7 @@ pub struct RawServer {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAdmin {
+pub(super) struct RawAdmin {
     pub listen: Option<String>,
     pub tls: Option<RawTls>,
 }
@@ -59,14 +61,14 @@ pub struct RawAdmin {
 /// `tls = { cert_file, key_file }` of a listener.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTls {
+pub(super) struct RawTls {
     pub cert_file: String,
     pub key_file: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawUpstream {
+pub(super) struct RawUpstream {
     pub url: String,
     pub connect_timeout: Option<String>,
     pub timeout: Option<String>,
@@ -81,50 +83,50 @@ pub struct RawUpstream {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawIdentity {
+pub(super) struct RawIdentity {
     pub header_prefix: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSignature {
+pub(super) struct RawSignature {
     pub tolerance: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLog {
+pub(super) struct RawLog {
     pub format: Option<String>,
     pub level: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawReload {
+pub(super) struct RawReload {
     pub poll_interval: Option<String>,
     pub watch: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawKeyring {
+pub(super) struct RawKeyring {
     pub kind: String,
     pub secrets: Vec<RawSecret>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSecret {
+pub(super) struct RawSecret {
     pub id: String,
     pub file: Option<String>,
     pub env: Option<String>,
-    pub value: Option<crate::secret::Secret>,
+    pub value: Option<Secret>,
     pub not_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRoute {
+pub(super) struct RawRoute {
     pub id: String,
     pub path: Option<String>,
     pub path_prefix: Option<String>,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rustls_pki_types::ServerName;
 
-use super::convert::Ctx;
+use super::context::Ctx;
 use super::raw::{RawConfig, RawTls, RawUpstream};
 use super::ConfigError;
 use crate::tls::client::{UpstreamTlsFiles, UpstreamTlsKey};
@@ -85,12 +85,6 @@ pub(super) fn upstream(ctx: &Ctx<'_>, raw: &RawUpstream) -> Result<Arc<UpstreamT
             };
             ctx.err(key, err.reason)
         })
-}
-
-/// Whether `host` (of an `https://` URL) can be verified: a DNS name or an IP address.
-pub(super) fn is_server_name(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    ServerName::try_from(host).is_ok()
 }
 
 /// The TLS files a config file names, read as far as it parses (for watching a broken one).

@@ -1,98 +1,81 @@
-//! [`GatewayBody`]: one body type for everything the gateway sends, without boxing.
+//! Phase 3, body: app and webhook routes read the whole body before verifying it, bounded by
+//! size (`413`) and time (`408`), and paid for from the budget all buffered bodies share
+//! (`budget.rs`; `503 overloaded` when it cannot cover one more). `auth = "none"` routes do
+//! not come here: their body streams.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::sync::Arc;
+use std::task::Poll;
 
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
+use bytes::{Bytes, BytesMut};
+use http::header::CONTENT_LENGTH;
+use http::HeaderMap;
+use http_body_util::BodyExt;
 
-use super::upstream::UpstreamBody;
+use super::budget::{BodyBudget, Reservation};
+use crate::body::InboundBody;
+use crate::config::ServerConfig;
+use crate::error::GatewayError;
 
-/// A body the gateway sends: empty, a buffer it holds, or a stream it relays.
-#[derive(Debug, Default)]
-pub enum GatewayBody {
-    #[default]
-    Empty,
-    /// Bytes held in memory (verified request bodies, the gateway's own responses).
-    Full(Option<Bytes>),
-    /// A body relayed frame by frame (`auth = "none"` requests).
-    Stream(Incoming),
-    /// An upstream response, relayed frame by frame; returns its connection to the pool.
-    Upstream(UpstreamBody),
-}
-
-/// Why a body stopped short.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    /// The connection failed mid-body.
-    #[error(transparent)]
-    Hyper(#[from] hyper::Error),
-    /// The upstream did not finish its response within the route's timeout.
-    #[error("the upstream did not finish its response in time")]
-    UpstreamTimeout,
-}
-
-/// A response the gateway makes itself: `status`, a JSON body, `Cache-Control: no-store`.
-pub fn json_response(
-    status: http::StatusCode,
-    body: impl Into<Bytes>,
-) -> http::Response<GatewayBody> {
-    use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
-    let mut response = http::Response::new(GatewayBody::full(body.into()));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-impl GatewayBody {
-    /// A body of exactly these bytes.
-    pub fn full(bytes: Bytes) -> Self {
-        if bytes.is_empty() {
-            GatewayBody::Empty
-        } else {
-            GatewayBody::Full(Some(bytes))
-        }
+/// Reads the whole body into one buffer, at most `server.max_body_bytes` within
+/// `server.body_read_timeout`, paid for from `budget` within `server.max_buffered_bytes`: a
+/// declared `Content-Length` is reserved before any byte is read, a body of unknown length
+/// grows its reservation frame by frame; when the budget cannot cover it the answer is `503
+/// overloaded`. The bytes returned hold the reservation until their last clone is dropped.
+pub(crate) async fn read<B: InboundBody>(
+    body: B,
+    headers: &HeaderMap,
+    server: &ServerConfig,
+    budget: &Arc<BodyBudget>,
+) -> Result<Bytes, GatewayError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let declared = match declared.map(usize::try_from) {
+        None => 0,
+        Some(Ok(length)) if length <= server.max_body_bytes => length,
+        Some(_) => return Err(GatewayError::BodyTooLarge),
+    };
+    let reservation = budget
+        .reserve(declared, server.max_buffered_bytes)
+        .ok_or(GatewayError::Overloaded)?;
+    let buffer = BytesMut::with_capacity(declared);
+    let collect = collect(body, buffer, reservation, server);
+    tokio::pin!(collect);
+    // Small bodies usually arrive with the request head: take them without arming a timer.
+    let ready = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
+    match ready {
+        Poll::Ready(collected) => collected,
+        Poll::Pending => match tokio::time::timeout(server.body_read_timeout, collect).await {
+            Ok(collected) => collected,
+            Err(_elapsed) => Err(GatewayError::BodyTimeout),
+        },
     }
 }
 
-impl Body for GatewayBody {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        match self.get_mut() {
-            GatewayBody::Empty => Poll::Ready(None),
-            GatewayBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            GatewayBody::Stream(incoming) => {
-                Pin::new(incoming).poll_frame(cx).map_err(BodyError::from)
-            }
-            GatewayBody::Upstream(body) => Pin::new(body).poll_frame(cx),
+/// Copies each data frame of `body` into `buffer` (one copy, no second pass), growing
+/// `reservation` with it. Trailers are dropped: a buffered body is forwarded without them.
+async fn collect<B: InboundBody>(
+    mut body: B,
+    mut buffer: BytesMut,
+    mut reservation: Reservation,
+    server: &ServerConfig,
+) -> Result<Bytes, GatewayError> {
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| GatewayError::BodyUnreadable)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let total = buffer
+            .len()
+            .checked_add(data.len())
+            .filter(|total| *total <= server.max_body_bytes)
+            .ok_or(GatewayError::BodyTooLarge)?;
+        if !reservation.grow_to(total, server.max_buffered_bytes) {
+            return Err(GatewayError::Overloaded);
         }
+        buffer.extend_from_slice(&data);
     }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            GatewayBody::Empty => true,
-            GatewayBody::Full(bytes) => bytes.is_none(),
-            GatewayBody::Stream(incoming) => incoming.is_end_stream(),
-            GatewayBody::Upstream(body) => body.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            GatewayBody::Empty => SizeHint::with_exact(0),
-            GatewayBody::Full(bytes) => {
-                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
-            }
-            GatewayBody::Stream(incoming) => incoming.size_hint(),
-            GatewayBody::Upstream(body) => body.size_hint(),
-        }
-    }
+    Ok(reservation.hold(buffer))
 }

@@ -16,7 +16,7 @@ use prometheus::IntGauge;
 /// Bytes reserved by buffered bodies. Shared across snapshots: a reload changes the limit that
 /// requests pass in, not the count of what is held.
 #[derive(Debug)]
-pub struct BodyBudget {
+pub(super) struct BodyBudget {
     reserved: AtomicUsize,
     /// `buffered_body_bytes`, kept equal to `reserved`.
     gauge: IntGauge,
@@ -24,7 +24,7 @@ pub struct BodyBudget {
 
 impl BodyBudget {
     /// An empty budget reporting into `gauge`.
-    pub fn new(gauge: IntGauge) -> Arc<BodyBudget> {
+    pub(super) fn new(gauge: IntGauge) -> Arc<BodyBudget> {
         Arc::new(BodyBudget {
             reserved: AtomicUsize::new(0),
             gauge,
@@ -33,7 +33,7 @@ impl BodyBudget {
 
     /// Reserves `bytes` if the total reserved stays within `limit`; `None` (nothing reserved)
     /// otherwise.
-    pub fn reserve(self: &Arc<Self>, bytes: usize, limit: usize) -> Option<Reservation> {
+    pub(super) fn reserve(self: &Arc<Self>, bytes: usize, limit: usize) -> Option<Reservation> {
         let mut reservation = Reservation {
             budget: self.clone(),
             bytes: 0,
@@ -63,7 +63,7 @@ impl BodyBudget {
 
 /// Bytes held against a [`BodyBudget`]; given back when dropped.
 #[derive(Debug)]
-pub struct Reservation {
+pub(super) struct Reservation {
     budget: Arc<BodyBudget>,
     bytes: usize,
 }
@@ -72,7 +72,7 @@ impl Reservation {
     /// Grows the reservation to `total` bytes (nothing to do if it holds that many already).
     /// `false`, with the reservation unchanged, when the budget cannot cover the difference
     /// within `limit`.
-    pub fn grow_to(&mut self, total: usize, limit: usize) -> bool {
+    pub(super) fn grow_to(&mut self, total: usize, limit: usize) -> bool {
         let more = total.saturating_sub(self.bytes);
         if more == 0 {
             return true;
@@ -85,7 +85,7 @@ impl Reservation {
     }
 
     /// `buffer` as shared bytes that keep this reservation until their last clone is dropped.
-    pub fn hold(self, buffer: BytesMut) -> Bytes {
+    pub(super) fn hold(self, buffer: BytesMut) -> Bytes {
         Bytes::from_owner(Buffered {
             buffer,
             _reservation: self,
@@ -117,64 +117,4 @@ fn gauge_value(bytes: usize) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn budget() -> Arc<BodyBudget> {
-        BodyBudget::new(IntGauge::new("buffered", "test").expect("gauge"))
-    }
-
-    #[test]
-    fn reservations_stay_within_the_limit_and_return_on_drop() {
-        let budget = budget();
-        let first = budget.reserve(60, 100).expect("fits");
-        assert!(budget.reserve(41, 100).is_none(), "over the limit");
-        assert_eq!(
-            budget.reserved.load(Ordering::Acquire),
-            60,
-            "a refused reservation takes nothing"
-        );
-        let second = budget.reserve(40, 100).expect("fits exactly");
-        assert_eq!(budget.gauge.get(), 100);
-        drop(first);
-        assert_eq!(budget.reserved.load(Ordering::Acquire), 40);
-        drop(second);
-        assert_eq!(budget.reserved.load(Ordering::Acquire), 0);
-        assert_eq!(budget.gauge.get(), 0);
-    }
-
-    #[test]
-    fn a_reservation_grows_chunk_by_chunk_until_the_budget_is_spent() {
-        let budget = budget();
-        let other = budget.reserve(50, 100).expect("fits");
-        let mut growing = budget.reserve(0, 100).expect("nothing to reserve");
-        assert!(growing.grow_to(30, 100));
-        assert!(growing.grow_to(50, 100));
-        assert!(growing.grow_to(40, 100), "shrinking is a no-op");
-        assert_eq!(growing.bytes, 50);
-        assert!(!growing.grow_to(51, 100));
-        assert_eq!(growing.bytes, 50, "unchanged after a refusal");
-        assert_eq!(budget.reserved.load(Ordering::Acquire), 100);
-        assert!(
-            !growing.grow_to(usize::MAX, usize::MAX),
-            "an overflow is a refusal"
-        );
-        drop(other);
-        assert!(growing.grow_to(100, 100));
-        drop(growing);
-        assert_eq!(budget.reserved.load(Ordering::Acquire), 0);
-    }
-
-    #[test]
-    fn held_bytes_keep_the_reservation_until_the_last_clone_is_dropped() {
-        let budget = budget();
-        let reservation = budget.reserve(5, 10).expect("fits");
-        let bytes = reservation.hold(BytesMut::from(&b"hello"[..]));
-        let clone = bytes.slice(1..3);
-        drop(bytes);
-        assert_eq!(budget.reserved.load(Ordering::Acquire), 5);
-        assert_eq!(&clone[..], b"el");
-        drop(clone);
-        assert_eq!(budget.reserved.load(Ordering::Acquire), 0);
-    }
-}
+mod tests;

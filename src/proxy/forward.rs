@@ -1,89 +1,105 @@
-//! Phases 3 and 7: reading a bounded request body, and forwarding to the upstream.
+//! Phase 7, forward: the rewritten request goes to the route's upstream, and the response
+//! streams back. An HTTP/1.1 upstream is reached through its pool (origin-form target, the
+//! upstream's own `Host`, the route's timeout); `builtin:echo` answers in process. A status
+//! that cannot be relayed, and every upstream failure, become a [`GatewayError::Upstream`].
 
-use std::future::Future;
 use std::sync::Arc;
-use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use bytes::Bytes;
+use http::header::HOST;
 use http::request::Parts;
 use http::uri::Uri;
-use http::{HeaderMap, Request, Response, StatusCode, Version};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use http::{HeaderValue, Request, Response, StatusCode, Version};
 
-use super::body::GatewayBody;
-use super::budget::{BodyBudget, Reservation};
-use super::echo;
-use super::headers::{forwarded_host_from_authority, strip_hop_by_hop};
 use super::record::Record;
-use super::upstream::UpstreamFailure;
-use crate::config::ServerConfig;
+use crate::body::{json_response, ForwardBody, GatewayBody};
 use crate::error::GatewayError;
-use crate::snapshot::{Route, Snapshot};
+use crate::snapshot::Route;
+use crate::upstream::{echo, HostPool, Upstream, UpstreamFailure};
 
-/// Reads the whole body into one buffer, at most `server.max_body_bytes` within
-/// `server.body_read_timeout`, paid for from `budget` within `server.max_buffered_bytes`: a
-/// declared `Content-Length` is reserved before any byte is read, a body of unknown length
-/// grows its reservation frame by frame; when the budget cannot cover it the answer is `503
-/// overloaded`. The bytes returned hold the reservation until their last clone is dropped.
-pub(super) async fn read_body(
-    body: Incoming,
-    headers: &HeaderMap,
-    server: &ServerConfig,
-    budget: &Arc<BodyBudget>,
-) -> Result<Bytes, GatewayError> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let declared = match declared.map(usize::try_from) {
-        None => 0,
-        Some(Ok(length)) if length <= server.max_body_bytes => length,
-        Some(_) => return Err(GatewayError::BodyTooLarge),
-    };
-    let reservation = budget
-        .reserve(declared, server.max_buffered_bytes)
-        .ok_or(GatewayError::Overloaded)?;
-    let buffer = BytesMut::with_capacity(declared);
-    let collect = collect(body, buffer, reservation, server);
-    tokio::pin!(collect);
-    // Small bodies usually arrive with the request head: take them without arming a timer.
-    let ready = std::future::poll_fn(|cx| Poll::Ready(collect.as_mut().poll(cx))).await;
-    match ready {
-        Poll::Ready(collected) => collected,
-        Poll::Pending => match tokio::time::timeout(server.body_read_timeout, collect).await {
-            Ok(collected) => collected,
-            Err(_elapsed) => Err(GatewayError::BodyTimeout),
-        },
+/// Sends the request to `route`'s upstream and relays the response. An upstream that answers
+/// in process gets the body phase 3 read.
+pub(super) async fn forward(
+    route: &Route,
+    parts: Parts,
+    body: ForwardBody,
+    record: &mut Record<'_>,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    match &route.upstream {
+        Upstream::Pool { pool, host } => pooled(route, pool, host, parts, body, record).await,
+        Upstream::Echo => {
+            let body = buffered(body)?;
+            Ok(json_response(StatusCode::OK, echo::render(&parts, &body)))
+        }
+        #[cfg(test)]
+        Upstream::Double(double) => {
+            let started = Instant::now();
+            let body = buffered(body)?;
+            let answer = double.answer(&parts, body).map(|(status, body)| {
+                let mut response = Response::new(GatewayBody::full(body));
+                *response.status_mut() = status;
+                response
+            });
+            relay(answer, started.elapsed(), record)
+        }
     }
 }
 
-/// Copies each data frame of `body` into `buffer` (one copy, no second pass), growing
-/// `reservation` with it. Trailers are dropped: a buffered body is forwarded without them.
-async fn collect(
-    mut body: Incoming,
-    mut buffer: BytesMut,
-    mut reservation: Reservation,
-    server: &ServerConfig,
-) -> Result<Bytes, GatewayError> {
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| GatewayError::BodyUnreadable)?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let total = buffer
-            .len()
-            .checked_add(data.len())
-            .filter(|total| *total <= server.max_body_bytes)
-            .ok_or(GatewayError::BodyTooLarge)?;
-        if !reservation.grow_to(total, server.max_buffered_bytes) {
-            return Err(GatewayError::Overloaded);
+async fn pooled(
+    route: &Route,
+    pool: &Arc<HostPool<ForwardBody>>,
+    host: &HeaderValue,
+    mut parts: Parts,
+    body: ForwardBody,
+    record: &mut Record<'_>,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    // HTTP/1.1 to the upstream: origin-form target, the upstream's own Host.
+    parts.uri = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .map_or_else(|| Uri::from_static("/"), Uri::from);
+    parts.version = Version::HTTP_11;
+    parts.headers.insert(HOST, host.clone());
+    let started = Instant::now();
+    let timeouts = route.metrics.upstream_errors(UpstreamFailure::Timeout);
+    let result = pool
+        .send(
+            Request::from_parts(parts, body),
+            &route.id,
+            route.timeout,
+            timeouts,
+        )
+        .await;
+    let response = result.map(|response| response.map(GatewayBody::Upstream));
+    relay(response, started.elapsed(), record)
+}
+
+/// Records the upstream's answer, and refuses one whose status cannot be relayed
+/// (`invalid_response`, 502).
+fn relay(
+    result: Result<Response<GatewayBody>, UpstreamFailure>,
+    took: Duration,
+    record: &mut Record<'_>,
+) -> Result<Response<GatewayBody>, GatewayError> {
+    let failure = match &result {
+        Ok(response) => {
+            record.upstream(Some(response.status()), took);
+            (!is_relayable(response.status())).then_some(UpstreamFailure::InvalidResponse)
         }
-        buffer.extend_from_slice(&data);
+        Err(failure) => {
+            record.upstream(None, took);
+            Some(*failure)
+        }
+    };
+    match failure {
+        None => result.map_err(GatewayError::Upstream),
+        Some(failure) => {
+            record.upstream_failed(failure);
+            Err(GatewayError::Upstream(failure))
+        }
     }
-    Ok(reservation.hold(buffer))
 }
 
 /// Whether a response with `status` can be relayed: a final status HTTP defines. `http`
@@ -93,89 +109,14 @@ fn is_relayable(status: StatusCode) -> bool {
     (200..600).contains(&status.as_u16())
 }
 
-/// Sends the rewritten request to the route's upstream and relays the response. A response
-/// whose status cannot be relayed is a failure (`invalid_response`, 502). `budget` pays for
-/// the bodies `builtin:echo` reads.
-pub(super) async fn forward(
-    snapshot: &Snapshot,
-    route: &Route,
-    mut parts: Parts,
-    body: GatewayBody,
-    record: &mut Record<'_>,
-    budget: &Arc<BodyBudget>,
-) -> Result<Response<GatewayBody>, GatewayError> {
-    // Finishes the rewrite for HTTP/2, whose host is only in the URI (every route kind passes here).
-    forwarded_host_from_authority(&mut parts.headers, &parts.uri);
-    let Some(pool) = &route.pool else {
-        return echo_response(snapshot, parts, body, budget).await;
-    };
-    // HTTP/1.1 to the upstream: origin-form target, the upstream's own Host.
-    parts.uri = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .map_or_else(|| Uri::from_static("/"), Uri::from);
-    parts.version = Version::HTTP_11;
-    if let Some(host) = &route.upstream_host {
-        parts.headers.insert(HOST, host.clone());
+/// The whole body, for an upstream that answers in process: phase 3 read it.
+fn buffered(body: ForwardBody) -> Result<Bytes, GatewayError> {
+    match body {
+        ForwardBody::Empty => Ok(Bytes::new()),
+        ForwardBody::Full(bytes) => Ok(bytes.unwrap_or_default()),
+        // Not for an upstream that answers in process (`Upstream::answers_in_process`).
+        ForwardBody::Stream(_) | ForwardBody::Boxed(_) => Err(GatewayError::BodyUnreadable),
     }
-    let started = Instant::now();
-    let timeouts = route.metrics.upstream_timeouts();
-    let result = pool
-        .send(
-            Request::from_parts(parts, body),
-            &route.id,
-            route.timeout,
-            timeouts,
-        )
-        .await;
-    let took = started.elapsed();
-    match result {
-        Ok(response) if !is_relayable(response.status()) => {
-            record.upstream = Some((Some(response.status()), took));
-            record.upstream_failure = Some(UpstreamFailure::InvalidResponse);
-            Err(GatewayError::UpstreamUnavailable)
-        }
-        Ok(mut response) => {
-            record.upstream = Some((Some(response.status()), took));
-            let headers = response.headers_mut();
-            // Both framings present: the body was decoded as chunked, so a Content-Length would
-            // misdescribe it (RFC 9112 §6.1).
-            if headers.contains_key(TRANSFER_ENCODING) {
-                headers.remove(CONTENT_LENGTH);
-            }
-            strip_hop_by_hop(headers);
-            Ok(response)
-        }
-        Err(failure) => {
-            record.upstream = Some((None, took));
-            record.upstream_failure = Some(failure);
-            Err(match failure {
-                UpstreamFailure::Timeout => GatewayError::UpstreamTimeout,
-                UpstreamFailure::Connect
-                | UpstreamFailure::Broken
-                | UpstreamFailure::InvalidResponse
-                | UpstreamFailure::Tls => GatewayError::UpstreamUnavailable,
-            })
-        }
-    }
-}
-
-async fn echo_response(
-    snapshot: &Snapshot,
-    parts: Parts,
-    body: GatewayBody,
-    budget: &Arc<BodyBudget>,
-) -> Result<Response<GatewayBody>, GatewayError> {
-    let bytes = match body {
-        GatewayBody::Empty => Bytes::new(),
-        GatewayBody::Full(bytes) => bytes.unwrap_or_default(),
-        GatewayBody::Upstream(_) => Bytes::new(),
-        GatewayBody::Stream(incoming) => {
-            read_body(incoming, &parts.headers, &snapshot.config.server, budget).await?
-        }
-    };
-    Ok(echo::respond(&parts, &bytes))
 }
 
 #[cfg(test)]

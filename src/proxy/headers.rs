@@ -1,26 +1,35 @@
-//! Header rewriting (SPEC §2 step 6, §5): pure functions over `HeaderMap`.
+//! Phase 6, rewrite headers (SPEC §2 step 6, §5): every change the gateway makes to the headers
+//! of a request it forwards happens in [`rewrite`], a pure function over the request head.
 //!
-//! Inbound: identity-prefixed headers (any case, `_` read as `-`), hop-by-hop headers and the
-//! ones named in `Connection` are removed; `X-Forwarded-*` are set (inbound values kept only from
-//! trusted proxies); `X-Request-Id` is set; identity headers are injected last.
+//! In order: identity-prefixed headers (any case, `_` read as `-`), hop-by-hop headers and the
+//! ones named in `Connection` are removed (and, from peers outside `trusted_proxies`, every
+//! forwarding header); `X-Forwarded-For/-Proto/-Host` are set; `X-Request-Id` is set; the
+//! verified identity is injected last. [`rewrite_response`] does the same for the upstream's
+//! response (framing, hop-by-hop).
 
 use std::net::IpAddr;
 
 use http::header::{
-    HeaderName, HeaderValue, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TE, TRAILER, TRANSFER_ENCODING,
+    UPGRADE,
 };
-use http::{HeaderMap, Uri};
+use http::request::Parts;
+use http::{HeaderMap, Response, Uri};
+use ipnet::IpNet;
 
+use super::authenticate::Identity;
+use super::request_id::X_REQUEST_ID;
+use crate::auth::{AppIdentity, Rejection};
+use crate::error::GatewayError;
+use crate::outcome::Denial;
 use crate::snapshot::IdentityHeaders;
 
 /// `X-Forwarded-For`.
-pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+pub(crate) static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// `X-Forwarded-Proto`.
-pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 /// `X-Forwarded-Host`.
-pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-/// `X-Request-Id`.
-pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 const HOP_BY_HOP: [&str; 5] = [
     "keep-alive",
@@ -32,19 +41,19 @@ const HOP_BY_HOP: [&str; 5] = [
 
 /// Where the request came from, for the `X-Forwarded-*` headers.
 #[derive(Debug, Clone)]
-pub struct Peer {
-    pub ip: IpAddr,
+pub(crate) struct Peer {
+    pub(crate) ip: IpAddr,
     /// `ip` as a header value, made once per connection.
-    pub ip_value: HeaderValue,
+    pub(crate) ip_value: HeaderValue,
     /// The peer is in `server.trusted_proxies`: its `X-Forwarded-*` values are kept.
-    pub trusted: bool,
+    pub(crate) trusted: bool,
     /// `http` or `https`, as the gateway received the request.
-    pub proto: &'static str,
+    pub(crate) proto: &'static str,
 }
 
 impl Peer {
     /// The peer at `ip`; `trusted` and `proto` as for [`Peer`].
-    pub fn new(ip: IpAddr, trusted: bool, proto: &'static str) -> Peer {
+    pub(crate) fn new(ip: IpAddr, trusted: bool, proto: &'static str) -> Peer {
         Peer {
             ip,
             ip_value: ip_value(ip),
@@ -52,6 +61,111 @@ impl Peer {
             proto,
         }
     }
+
+    /// This peer, trusted when its address is in one of `proxies`.
+    pub(crate) fn trusted_by(&self, proxies: &[IpNet]) -> Peer {
+        Peer {
+            trusted: proxies.iter().any(|net| net.contains(&self.ip)),
+            ..self.clone()
+        }
+    }
+}
+
+/// Prepares a request head for the upstream (see the module documentation). A verified value
+/// that cannot travel as a header (control characters) refuses the request (`malformed_body`)
+/// rather than forwarding it without its identity.
+pub(crate) fn rewrite(
+    parts: &mut Parts,
+    names: &IdentityHeaders,
+    peer: &Peer,
+    request_id: &HeaderValue,
+    identity: Option<&Identity>,
+) -> Result<(), GatewayError> {
+    let headers = &mut parts.headers;
+    strip(headers, |name| {
+        is_hop_by_hop(name)
+            || names.is_identity_header(name)
+            || (!peer.trusted && is_forwarding(name))
+    });
+    let host = headers.remove(HOST);
+    forwarding(headers, peer, host);
+    forwarded_host_from_authority(headers, &parts.uri);
+    headers.insert(X_REQUEST_ID.clone(), request_id.clone());
+    match identity {
+        None => Ok(()),
+        Some(identity) => {
+            inject(headers, names, identity).map_err(|Unrepresentable| GatewayError::Denied {
+                denial: Denial::Signature(Rejection::MalformedBody),
+                kind: identity.kind(),
+            })
+        }
+    }
+}
+
+/// A verified value that is not a valid header value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unrepresentable;
+
+/// Sets the identity headers of SPEC §5 for `identity`.
+pub(crate) fn inject(
+    headers: &mut HeaderMap,
+    names: &IdentityHeaders,
+    identity: &Identity,
+) -> Result<(), Unrepresentable> {
+    match identity {
+        Identity::App(app) => inject_app(headers, names, app),
+        Identity::Webhook(webhook) => {
+            let event = &webhook.event;
+            set(headers, &names.event_id, &event.id)?;
+            set(headers, &names.event_type, &event.event_type)?;
+            if let Some(livemode) = event.livemode {
+                let value = if livemode { "true" } else { "false" };
+                headers.insert(names.livemode.clone(), HeaderValue::from_static(value));
+            }
+            if let Some(account) = &event.account {
+                set(headers, &names.account_id, account)?;
+            }
+            headers.insert(names.verified.clone(), HeaderValue::from_static("webhook"));
+            let timestamp = HeaderValue::from(webhook.verified.timestamp);
+            headers.insert(names.signature_timestamp.clone(), timestamp);
+            Ok(())
+        }
+    }
+}
+
+fn inject_app(
+    headers: &mut HeaderMap,
+    names: &IdentityHeaders,
+    app: &AppIdentity,
+) -> Result<(), Unrepresentable> {
+    set(headers, &names.account_id, &app.account_id)?;
+    set(headers, &names.user_id, &app.user_id)?;
+    if let Some(roles) = &app.roles {
+        set(headers, &names.roles, &roles.join(","))?;
+    }
+    let mode = HeaderValue::from_static(app.mode.as_str());
+    headers.insert(names.verified.clone(), mode);
+    let timestamp = HeaderValue::from(app.verified.timestamp);
+    headers.insert(names.signature_timestamp.clone(), timestamp);
+    Ok(())
+}
+
+/// Prepares the upstream's response for the client: with both framings present the body was
+/// decoded as chunked, so a `Content-Length` would misdescribe it (RFC 9112 §6.1); hop-by-hop
+/// headers and those named in `Connection` are removed.
+pub(crate) fn rewrite_response<B>(mut response: Response<B>) -> Response<B> {
+    let headers = response.headers_mut();
+    if headers.contains_key(TRANSFER_ENCODING) {
+        headers.remove(CONTENT_LENGTH);
+    }
+    strip(headers, is_hop_by_hop);
+    response
+}
+
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) -> Result<(), Unrepresentable> {
+    let value = HeaderValue::from_str(value).map_err(|_| Unrepresentable)?;
+    headers.insert(name.clone(), value);
+    Ok(())
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
@@ -67,11 +181,6 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 fn is_forwarding(name: &HeaderName) -> bool {
     let name = name.as_str();
     name == "forwarded" || name == "x-real-ip" || name.starts_with("x-forwarded-")
-}
-
-/// Removes hop-by-hop headers and the headers named in `Connection` (requests and responses).
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    strip(headers, is_hop_by_hop);
 }
 
 /// Removes every header `doomed` picks, plus those named in `Connection`. One pass over the
@@ -98,20 +207,9 @@ fn strip(headers: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
     }
 }
 
-/// Prepares inbound request headers for the upstream: strips what must not pass, sets the
-/// forwarding headers and the request id. Identity headers are injected by the caller after.
-pub fn rewrite_request(
-    headers: &mut HeaderMap,
-    identity: &IdentityHeaders,
-    peer: &Peer,
-    request_id: &HeaderValue,
-) {
-    strip(headers, |name| {
-        is_hop_by_hop(name)
-            || identity.is_identity_header(name)
-            || (!peer.trusted && is_forwarding(name))
-    });
-    let host = headers.remove(HOST);
+/// `X-Forwarded-For/-Proto/-Host`: a trusted peer's values are kept (its address appended to
+/// `For`), anyone else's are replaced.
+fn forwarding(headers: &mut HeaderMap, peer: &Peer, host: Option<HeaderValue>) {
     if peer.trusted {
         append_forwarded_for(headers, peer);
         if !headers.contains_key(&X_FORWARDED_PROTO) {
@@ -136,13 +234,11 @@ pub fn rewrite_request(
             None => headers.remove(&X_FORWARDED_HOST),
         };
     }
-    headers.insert(X_REQUEST_ID.clone(), request_id.clone());
 }
 
-/// HTTP/2 carries the host in `:authority`, which arrives in the URI and not as a `Host` header,
-/// so [`rewrite_request`] cannot see it: when no `X-Forwarded-Host` was set, take the URI's
-/// authority (without any `user@`).
-pub fn forwarded_host_from_authority(headers: &mut HeaderMap, uri: &Uri) {
+/// HTTP/2 carries the host in `:authority`, which arrives in the URI and not as a `Host` header:
+/// when no `X-Forwarded-Host` was set, take the URI's authority (without any `user@`).
+fn forwarded_host_from_authority(headers: &mut HeaderMap, uri: &Uri) {
     if headers.contains_key(&X_FORWARDED_HOST) {
         return;
     }
@@ -180,149 +276,5 @@ fn ip_value(ip: IpAddr) -> HeaderValue {
     HeaderValue::from_str(&ip.to_string()).expect("IP address is a valid header value")
 }
 
-/// Whether `value` may be propagated as a request id: 1–128 characters of a safe set, so it
-/// cannot inject anything into logs or headers.
-pub fn is_valid_request_id(value: &HeaderValue) -> bool {
-    let bytes = value.as_bytes();
-    (1..=128).contains(&bytes.len())
-        && bytes.iter().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'=')
-        })
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn identity() -> IdentityHeaders {
-        IdentityHeaders::new("X-Stripe-App-")
-    }
-
-    fn peer(trusted: bool) -> Peer {
-        Peer::new("10.1.2.3".parse().expect("ip"), trusted, "http")
-    }
-
-    #[test]
-    fn identity_headers_are_stripped_whatever_the_spelling() {
-        let mut headers = HeaderMap::new();
-        for name in [
-            "x-stripe-app-account-id",
-            "X-STRIPE-APP-USER-ID",
-            "x_stripe_app_roles",
-            "X-Stripe-App_Verified",
-            "x-stripe-app-anything",
-        ] {
-            headers.insert(
-                HeaderName::from_bytes(name.as_bytes()).expect("name"),
-                HeaderValue::from_static("spoof"),
-            );
-        }
-        headers.insert("x-stripe-apps", HeaderValue::from_static("kept"));
-        rewrite_request(
-            &mut headers,
-            &identity(),
-            &peer(false),
-            &HeaderValue::from_static("rid"),
-        );
-        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
-        assert!(
-            left.iter()
-                .all(|name| !name.replace('_', "-").starts_with("x-stripe-app-")),
-            "{left:?}"
-        );
-        assert_eq!(headers["x-stripe-apps"], "kept");
-    }
-
-    #[test]
-    fn hop_by_hop_and_connection_named_headers_are_removed() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            CONNECTION,
-            HeaderValue::from_static("keep-alive, x-secret-hop"),
-        );
-        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
-        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        headers.insert(TE, HeaderValue::from_static("trailers"));
-        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert("x-kept", HeaderValue::from_static("1"));
-        strip_hop_by_hop(&mut headers);
-        assert_eq!(headers.len(), 1);
-        assert!(headers.contains_key("x-kept"));
-    }
-
-    #[test]
-    fn forwarded_headers_from_untrusted_peers_are_replaced() {
-        let mut headers = HeaderMap::new();
-        headers.insert(HOST, HeaderValue::from_static("gw.example"));
-        headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("6.6.6.6"));
-        headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-        headers.insert(&X_FORWARDED_HOST, HeaderValue::from_static("evil.example"));
-        headers.insert("forwarded", HeaderValue::from_static("for=6.6.6.6"));
-        headers.insert("x-real-ip", HeaderValue::from_static("6.6.6.6"));
-        headers.insert("x-forwarded-port", HeaderValue::from_static("1"));
-        rewrite_request(
-            &mut headers,
-            &identity(),
-            &peer(false),
-            &HeaderValue::from_static("rid"),
-        );
-        assert_eq!(headers[&X_FORWARDED_FOR], "10.1.2.3");
-        assert_eq!(headers[&X_FORWARDED_PROTO], "http");
-        assert_eq!(headers[&X_FORWARDED_HOST], "gw.example");
-        for spoofed in ["forwarded", "x-real-ip", "x-forwarded-port"] {
-            assert!(!headers.contains_key(spoofed), "{spoofed}");
-        }
-        assert_eq!(headers[&X_REQUEST_ID], "rid");
-        assert!(!headers.contains_key(HOST));
-    }
-
-    #[test]
-    fn forwarded_headers_from_trusted_peers_are_kept_and_appended() {
-        let mut headers = HeaderMap::new();
-        headers.insert(HOST, HeaderValue::from_static("internal"));
-        headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.9"));
-        headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
-        headers.insert(&X_FORWARDED_HOST, HeaderValue::from_static("app.example"));
-        rewrite_request(
-            &mut headers,
-            &identity(),
-            &peer(true),
-            &HeaderValue::from_static("rid"),
-        );
-        assert_eq!(headers[&X_FORWARDED_FOR], "203.0.113.9, 10.1.2.3");
-        assert_eq!(headers[&X_FORWARDED_PROTO], "https");
-        assert_eq!(headers[&X_FORWARDED_HOST], "app.example");
-    }
-
-    #[test]
-    fn forwarded_host_falls_back_to_the_http2_authority() {
-        let uri: Uri = "http://user@gw.example:8443/api/x".parse().expect("uri");
-        let mut headers = HeaderMap::new();
-        rewrite_request(
-            &mut headers,
-            &identity(),
-            &peer(false),
-            &HeaderValue::from_static("rid"),
-        );
-        forwarded_host_from_authority(&mut headers, &uri);
-        assert_eq!(headers[&X_FORWARDED_HOST], "gw.example:8443");
-        headers.insert(&X_FORWARDED_HOST, HeaderValue::from_static("from-host"));
-        forwarded_host_from_authority(&mut headers, &uri);
-        assert_eq!(headers[&X_FORWARDED_HOST], "from-host");
-        let mut headers = HeaderMap::new();
-        forwarded_host_from_authority(&mut headers, &"/api/x".parse().expect("uri"));
-        assert!(!headers.contains_key(&X_FORWARDED_HOST));
-    }
-
-    #[test]
-    fn request_ids_are_limited_to_a_safe_alphabet() {
-        assert!(is_valid_request_id(&HeaderValue::from_static(
-            "req_abc-123"
-        )));
-        assert!(!is_valid_request_id(&HeaderValue::from_static("a b")));
-        assert!(!is_valid_request_id(&HeaderValue::from_static("")));
-        assert!(!is_valid_request_id(
-            &HeaderValue::from_str(&"a".repeat(129)).expect("value")
-        ));
-    }
-}
+mod tests;

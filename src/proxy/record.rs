@@ -1,17 +1,19 @@
-//! Phase 8: what one exchange did, written once as an access-log line and as metrics.
+//! Phase 8, record: the facts the other phases hand over, written once as an access-log line
+//! and as metrics when the response head is ready (or, if the client went away first, when
+//! the request is dropped: status 499). A sink: it decides nothing, every label and field comes
+//! from the typed facts it was given.
 
 use std::time::{Duration, Instant};
 
 use http::header::HeaderValue;
 use http::{Method, Request, StatusCode, Uri};
 
-use super::request_id;
-use super::upstream::UpstreamFailure;
 use crate::accesslog::{AccessLog, Entry};
-use crate::auth::Rejection;
-use crate::error::GatewayError;
-use crate::metrics::{RouteMetrics, NO_ROUTE};
-use crate::snapshot::Route;
+use crate::auth::Verified;
+use crate::metrics::{RequestMetrics, NO_ROUTE};
+use crate::outcome::{AuthOutcome, WebhookOutcome};
+use crate::snapshot::{Route, RouteKeyring};
+use crate::upstream::UpstreamFailure;
 
 /// Status recorded for a request whose client left before the answer (not sent: nobody is
 /// there to read it).
@@ -22,89 +24,113 @@ const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
 
 /// Facts gathered along the pipeline, borrowing from the request's snapshot `'s`. Holds no
 /// secret and no signature.
-pub(super) struct Record<'s> {
-    pub request_id: HeaderValue,
+pub(crate) struct Record<'s> {
+    request_id: HeaderValue,
     method: Method,
     uri: Uri,
-    pub route: Option<&'s Route>,
-    /// `allowed`, `denied` or `skipped`, with a reason from a fixed set.
-    auth: Option<(&'static str, &'static str)>,
-    pub account: Option<String>,
-    /// Id of the secret that matched.
-    pub secret: Option<&'s str>,
-    pub upstream: Option<(Option<StatusCode>, Duration)>,
-    pub upstream_failure: Option<UpstreamFailure>,
-    pub error: Option<&'static str>,
+    route: Option<&'s Route>,
+    auth: Option<AuthOutcome>,
+    account: Option<String>,
+    /// The keyring and secret that verified, and the signature's age in seconds.
+    verified: Option<(&'s RouteKeyring, usize, i64)>,
+    upstream: Option<(Option<StatusCode>, Duration)>,
+    upstream_failure: Option<UpstreamFailure>,
+    webhook: Option<WebhookOutcome>,
+    /// The code of the error the request was answered with (or `client_closed`).
+    error: Option<&'static str>,
     /// Where [`Record::finish`] writes, and when the request began; taken when it is written.
-    sink: Option<(&'s RouteMetrics, &'s AccessLog, Instant)>,
+    sink: Option<(&'s RequestMetrics, &'s AccessLog, Instant)>,
 }
 
 impl<'s> Record<'s> {
-    /// A record of `request`, written to `log` (and the route's metrics, or `unmatched`) when
-    /// finished, or when dropped unfinished because the client went away (status 499).
-    pub fn new<B>(
+    /// A record of `request`, known as `request_id`, written to `log` (and the route's
+    /// metrics, or `unmatched`) when finished, or when dropped unfinished because the client
+    /// went away (status 499).
+    pub(crate) fn new<B>(
         request: &Request<B>,
-        unmatched: &'s RouteMetrics,
+        request_id: HeaderValue,
+        unmatched: &'s RequestMetrics,
         log: &'s AccessLog,
         started: Instant,
     ) -> Record<'s> {
         Record {
-            request_id: request_id::for_request(request.headers()),
+            request_id,
             method: request.method().clone(),
             uri: request.uri().clone(),
             route: None,
             auth: None,
             account: None,
-            secret: None,
+            verified: None,
             upstream: None,
             upstream_failure: None,
+            webhook: None,
             error: None,
             sink: Some((unmatched, log, started)),
         }
     }
 
-    pub fn request_id_str(&self) -> &str {
+    /// The request id.
+    pub(crate) fn request_id(&self) -> &HeaderValue {
+        &self.request_id
+    }
+
+    /// The request id as text.
+    pub(crate) fn request_id_str(&self) -> &str {
         // Request ids are checked or generated ASCII.
         self.request_id.to_str().unwrap_or("")
     }
 
-    pub fn auth_allowed(&mut self) {
-        self.auth = Some(("allowed", "ok"));
+    /// The request matched `route`.
+    pub(crate) fn route(&mut self, route: &'s Route) {
+        self.route = Some(route);
     }
 
-    pub fn auth_denied(&mut self, reason: &'static str) {
-        self.auth = Some(("denied", reason));
+    /// The auth decision (a later one replaces an earlier one).
+    pub(crate) fn auth(&mut self, outcome: AuthOutcome) {
+        self.auth = Some(outcome);
     }
 
-    /// Records a failed verification and returns the error to answer with (400 on webhook
-    /// routes, as Stripe asks; 401 elsewhere).
-    pub fn deny(&mut self, rejection: Rejection, webhook: bool) -> GatewayError {
-        self.auth_denied(rejection.code());
-        GatewayError::Unauthenticated { rejection, webhook }
+    /// A secret of `keyring` verified the request at `now`, as `verified` tells.
+    pub(crate) fn verified(&mut self, keyring: &'s RouteKeyring, verified: &Verified, now: i64) {
+        let age = now.saturating_sub(verified.timestamp);
+        self.verified = Some((keyring, verified.secret_index, age));
     }
 
-    pub fn auth_skipped(&mut self, reason: &'static str) {
-        self.auth = Some(("skipped", reason));
+    /// The account the request acts for.
+    pub(crate) fn account(&mut self, account: Option<String>) {
+        self.account = account;
     }
 
-    /// Records metrics (into the route's handles, or `unmatched`) and the access-log line.
-    pub fn finish(&mut self, status: StatusCode) {
+    /// The upstream answered with `status` (or failed: `None`) after `took`.
+    pub(crate) fn upstream(&mut self, status: Option<StatusCode>, took: Duration) {
+        self.upstream = Some((status, took));
+    }
+
+    /// The upstream failed this way.
+    pub(crate) fn upstream_failed(&mut self, failure: UpstreamFailure) {
+        self.upstream_failure = Some(failure);
+    }
+
+    /// What became of a webhook event.
+    pub(crate) fn webhook(&mut self, outcome: WebhookOutcome) {
+        self.webhook = Some(outcome);
+    }
+
+    /// The request was answered with the error whose code is `code`.
+    pub(crate) fn error(&mut self, code: &'static str) {
+        self.error = Some(code);
+    }
+
+    /// Writes the metrics (the route's, or `unmatched`) and the access-log line.
+    pub(crate) fn finish(&mut self, status: StatusCode) {
         let Some((unmatched, log, started)) = self.sink.take() else {
             return;
         };
         let elapsed = started.elapsed();
-        let metrics = self.route.map_or(unmatched, |route| &route.metrics);
-        metrics.request(status);
-        metrics.duration.observe(elapsed.as_secs_f64());
-        if let Some((result, reason)) = self.auth {
-            metrics.auth(result, reason);
-        }
-        if let Some(failure) = self.upstream_failure {
-            metrics.upstream_error(failure);
-        }
-        if let Some((_, took)) = self.upstream {
-            metrics.upstream_duration.observe(took.as_secs_f64());
-        }
+        self.count(status, elapsed, unmatched);
+        let secret = self
+            .verified
+            .and_then(|(keyring, index, _)| keyring.keyring.secrets().get(index).map(|s| s.id()));
         log.write(&Entry {
             request_id: self.request_id_str(),
             route: self.route.map_or(NO_ROUTE, |route| &route.id),
@@ -116,12 +142,36 @@ impl<'s> Record<'s> {
                 .upstream
                 .and_then(|(status, _)| status.map(|s| s.as_u16())),
             upstream: self.upstream.map(|(_, took)| took),
-            auth: self.auth.map(|(result, _)| result),
-            reason: self.auth.map(|(_, reason)| reason),
+            auth: self.auth.map(AuthOutcome::result),
+            reason: self.auth.map(AuthOutcome::reason),
             error: self.error,
             account: self.account.as_deref(),
-            secret: self.secret,
+            secret,
         });
+    }
+
+    fn count(&self, status: StatusCode, elapsed: Duration, unmatched: &RequestMetrics) {
+        if let Some((keyring, index, age)) = self.verified {
+            keyring.metrics.matched(index, age);
+        }
+        let Some(route) = self.route else {
+            unmatched.answered(status, elapsed);
+            return;
+        };
+        let metrics = &route.metrics;
+        metrics.requests.answered(status, elapsed);
+        if let Some(outcome) = self.auth {
+            metrics.auth(outcome);
+        }
+        if let Some(failure) = self.upstream_failure {
+            metrics.upstream_error(failure);
+        }
+        if let Some((_, took)) = self.upstream {
+            metrics.upstream_answered(took);
+        }
+        if let Some(outcome) = self.webhook {
+            metrics.webhook(outcome);
+        }
     }
 }
 

@@ -1,14 +1,16 @@
-//! Request ids: an inbound `X-Request-Id` in a safe alphabet is kept, otherwise a new random one
-//! is made from a per-thread generator (no shared state on the request path).
+//! Request ids, chosen when a request arrives (every response and log line carries one, and the
+//! rewrite phase forwards it): an inbound `X-Request-Id` in a safe alphabet is kept, otherwise a
+//! new random one is made from a per-thread generator (no shared state on the request path).
 
 use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
-use super::headers::{is_valid_request_id, X_REQUEST_ID};
+/// `X-Request-Id`.
+pub(crate) static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 thread_local! {
     static STATE: Cell<(u64, u64)> = Cell::new(seed());
@@ -37,15 +39,25 @@ fn next() -> u64 {
 }
 
 /// The request id for a request with these headers.
-pub fn for_request(headers: &HeaderMap) -> HeaderValue {
+pub(crate) fn for_request(headers: &HeaderMap) -> HeaderValue {
     match headers.get(&X_REQUEST_ID) {
         Some(value) if is_valid_request_id(value) => value.clone(),
         _ => generate(),
     }
 }
 
+/// Whether `value` may be propagated as a request id: 1–128 characters of a safe set, so it
+/// cannot inject anything into logs or headers.
+pub(crate) fn is_valid_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=128).contains(&bytes.len())
+        && bytes.iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/' | b'+' | b'=')
+        })
+}
+
 /// A new id: `req_` and 32 lower-case hex digits.
-pub fn generate() -> HeaderValue {
+pub(crate) fn generate() -> HeaderValue {
     let mut id = [0u8; 36];
     id[..4].copy_from_slice(b"req_");
     let mut bits = (u128::from(next()) << 64) | u128::from(next());
@@ -92,5 +104,16 @@ mod tests {
             HeaderValue::from_static("bad id\"with quote"),
         );
         assert_ne!(for_request(&headers), "bad id\"with quote");
+    }
+
+    #[test]
+    fn request_ids_are_limited_to_a_safe_alphabet() {
+        assert!(is_valid_request_id(&HeaderValue::from_static(
+            "req_abc-123"
+        )));
+        assert!(!is_valid_request_id(&HeaderValue::from_static("a b")));
+        assert!(!is_valid_request_id(&HeaderValue::from_static("")));
+        let long = HeaderValue::from_str(&"a".repeat(129)).expect("value");
+        assert!(!is_valid_request_id(&long));
     }
 }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 /// The two timeouts of an open connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
+pub(super) struct Timeouts {
     /// `server.header_read_timeout`: from accept to the first complete request head; on
     /// HTTP/1 also from the first byte of a later head to its end.
     pub header_read: Duration,
@@ -26,7 +26,7 @@ pub struct Timeouts {
 
 /// What the connection's driver does once a deadline passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
+pub(super) enum Step {
     /// Close gracefully: HTTP/2 sends `GOAWAY`, an idle HTTP/1 connection closes at once.
     CloseGracefully,
     /// Drop the connection: a head is overdue, or a graceful close did not finish in time.
@@ -35,14 +35,14 @@ pub enum Step {
 
 /// A deadline and what happens when it passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Due {
+pub(super) struct Due {
     pub at: Instant,
     pub step: Step,
 }
 
 /// The facts the deadlines are computed from.
 #[derive(Debug, Clone, Copy)]
-pub struct State {
+pub(super) struct State {
     /// Accept time plus `header_read_timeout`: the first request head must be complete by then.
     first_head_by: Instant,
     /// Requests whose response has not been sent completely (or dropped).
@@ -59,7 +59,7 @@ pub struct State {
 
 impl State {
     /// A connection accepted at `accepted`, whose first head is due `header_read` later.
-    pub fn new(accepted: Instant, header_read: Duration) -> State {
+    pub(super) fn new(accepted: Instant, header_read: Duration) -> State {
         State {
             first_head_by: accepted + header_read,
             in_flight: 0,
@@ -71,7 +71,7 @@ impl State {
     }
 
     /// A request head is complete and its request reaches the service.
-    pub fn start_request(&mut self) {
+    pub(super) fn start_request(&mut self) {
         self.in_flight += 1;
         self.served = true;
         self.head_started = None;
@@ -79,7 +79,7 @@ impl State {
 
     /// A request is over (response sent or abandoned). Returns whether the connection just
     /// became idle, which starts a deadline.
-    pub fn finish_request(&mut self, now: Instant) -> bool {
+    pub(super) fn finish_request(&mut self, now: Instant) -> bool {
         self.in_flight = self.in_flight.saturating_sub(1);
         if self.in_flight > 0 {
             return false;
@@ -91,7 +91,7 @@ impl State {
 
     /// HTTP/1 bytes were read at `now`. Returns whether they began the next head while idle,
     /// which brings the deadline forward.
-    pub fn bytes_read(&mut self, now: Instant) -> bool {
+    pub(super) fn bytes_read(&mut self, now: Instant) -> bool {
         let begins_head = self.served && self.in_flight == 0 && self.head_started.is_none();
         if begins_head {
             self.head_started = Some(now);
@@ -100,19 +100,19 @@ impl State {
     }
 
     /// A graceful close started at `now` (the first call counts).
-    pub fn close(&mut self, now: Instant) {
+    pub(super) fn close(&mut self, now: Instant) {
         self.closing_since.get_or_insert(now);
     }
 
     /// Whether a graceful close has started.
-    pub fn is_closing(&self) -> bool {
+    pub(super) fn is_closing(&self) -> bool {
         self.closing_since.is_some()
     }
 
     /// The next deadline, or `None` while a request is in flight (its own timeouts apply:
     /// `body_read_timeout`, the upstream timeout). Deadlines count from fixed instants, so
     /// bytes trickling in never push them back.
-    pub fn due(&self, timeouts: Timeouts) -> Option<Due> {
+    pub(super) fn due(&self, timeouts: Timeouts) -> Option<Due> {
         if self.in_flight > 0 {
             return None;
         }
@@ -135,7 +135,7 @@ impl State {
 
 /// [`State`] shared by a connection's driver, service and I/O.
 #[derive(Debug)]
-pub struct Activity {
+pub(super) struct Activity {
     state: watch::Sender<State>,
     timeouts: Timeouts,
     /// HTTP/1 only: on HTTP/2 bytes arrive while idle (pings, settings) without starting
@@ -145,7 +145,11 @@ pub struct Activity {
 
 impl Activity {
     /// The activity of a connection accepted at `accepted`.
-    pub fn new(accepted: Instant, timeouts: Timeouts, reads_begin_heads: bool) -> Arc<Activity> {
+    pub(super) fn new(
+        accepted: Instant,
+        timeouts: Timeouts,
+        reads_begin_heads: bool,
+    ) -> Arc<Activity> {
         Arc::new(Activity {
             state: watch::Sender::new(State::new(accepted, timeouts.header_read)),
             timeouts,
@@ -154,7 +158,7 @@ impl Activity {
     }
 
     /// A request reached the service; it is in flight until the returned guard drops.
-    pub fn start_request(self: &Arc<Self>) -> InFlight {
+    pub(super) fn start_request(self: &Arc<Self>) -> InFlight {
         // Deadlines only move later: the driver finds out when its timer fires.
         self.state.send_if_modified(|state| {
             state.start_request();
@@ -164,7 +168,7 @@ impl Activity {
     }
 
     /// Bytes were read from the client.
-    pub fn bytes_read(&self) {
+    pub(super) fn bytes_read(&self) {
         if self.reads_begin_heads {
             let now = Instant::now();
             self.state.send_if_modified(|state| state.bytes_read(now));
@@ -172,7 +176,7 @@ impl Activity {
     }
 
     /// A graceful close has started.
-    pub fn close(&self) {
+    pub(super) fn close(&self) {
         let now = Instant::now();
         self.state.send_if_modified(|state| {
             state.close(now);
@@ -181,24 +185,24 @@ impl Activity {
     }
 
     /// Whether a graceful close has started.
-    pub fn is_closing(&self) -> bool {
+    pub(super) fn is_closing(&self) -> bool {
         self.state.borrow().is_closing()
     }
 
     /// The next deadline as of now.
-    pub fn due(&self) -> Option<Due> {
+    pub(super) fn due(&self) -> Option<Due> {
         self.state.borrow().due(self.timeouts)
     }
 
     /// Changes that may bring the deadline forward.
-    pub fn changes(&self) -> watch::Receiver<State> {
+    pub(super) fn changes(&self) -> watch::Receiver<State> {
         self.state.subscribe()
     }
 }
 
 /// One request in flight on a connection; dropping it ends the request.
 #[derive(Debug)]
-pub struct InFlight(Arc<Activity>);
+pub(super) struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -211,14 +215,14 @@ impl Drop for InFlight {
 
 /// A response body that keeps its request in flight until it has been sent or dropped.
 #[derive(Debug)]
-pub struct Tracked<B> {
+pub(super) struct Tracked<B> {
     body: B,
     _in_flight: InFlight,
 }
 
 impl<B> Tracked<B> {
     /// `body`, with `in_flight` ending when it does.
-    pub fn new(body: B, in_flight: InFlight) -> Tracked<B> {
+    pub(super) fn new(body: B, in_flight: InFlight) -> Tracked<B> {
         Tracked {
             body,
             _in_flight: in_flight,
@@ -247,89 +251,4 @@ impl<B: Body + Unpin> Body for Tracked<B> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const TIMEOUTS: Timeouts = Timeouts {
-        header_read: Duration::from_secs(10),
-        idle: Duration::from_secs(60),
-    };
-
-    fn secs(n: u64) -> Duration {
-        Duration::from_secs(n)
-    }
-
-    fn drop_at(at: Instant) -> Option<Due> {
-        Some(Due {
-            at,
-            step: Step::Drop,
-        })
-    }
-
-    #[test]
-    fn the_first_head_is_due_from_accept_whatever_is_read() {
-        let accepted = Instant::now();
-        let mut state = State::new(accepted, TIMEOUTS.header_read);
-        assert_eq!(state.due(TIMEOUTS), drop_at(accepted + secs(10)));
-        // Bytes trickling in (a byte a second) do not move it.
-        for n in 1..10 {
-            assert!(!state.bytes_read(accepted + secs(n)));
-        }
-        assert_eq!(state.due(TIMEOUTS), drop_at(accepted + secs(10)));
-        // A graceful close does not extend it either.
-        state.close(accepted + secs(1));
-        assert_eq!(state.due(TIMEOUTS), drop_at(accepted + secs(10)));
-    }
-
-    #[test]
-    fn nothing_is_due_while_a_request_is_in_flight() {
-        let accepted = Instant::now();
-        let mut state = State::new(accepted, TIMEOUTS.header_read);
-        state.start_request();
-        state.start_request();
-        assert_eq!(state.due(TIMEOUTS), None);
-        assert!(!state.finish_request(accepted + secs(100)));
-        assert_eq!(state.due(TIMEOUTS), None, "one stream is still open");
-        assert!(state.finish_request(accepted + secs(200)));
-        assert_eq!(
-            state.due(TIMEOUTS),
-            Some(Due {
-                at: accepted + secs(260),
-                step: Step::CloseGracefully
-            })
-        );
-    }
-
-    #[test]
-    fn an_http1_head_after_idle_is_due_from_its_first_byte() {
-        let accepted = Instant::now();
-        let mut state = State::new(accepted, TIMEOUTS.header_read);
-        state.start_request();
-        state.finish_request(accepted + secs(1));
-        assert!(state.bytes_read(accepted + secs(30)));
-        assert!(
-            !state.bytes_read(accepted + secs(31)),
-            "only the first byte counts"
-        );
-        assert_eq!(state.due(TIMEOUTS), drop_at(accepted + secs(40)));
-        state.start_request();
-        assert_eq!(state.due(TIMEOUTS), None);
-    }
-
-    #[test]
-    fn a_graceful_close_gets_one_header_read_timeout_to_finish() {
-        let accepted = Instant::now();
-        let mut state = State::new(accepted, TIMEOUTS.header_read);
-        state.start_request();
-        state.close(accepted + secs(5));
-        assert_eq!(state.due(TIMEOUTS), None, "the request finishes first");
-        state.finish_request(accepted + secs(20));
-        assert_eq!(state.due(TIMEOUTS), drop_at(accepted + secs(30)));
-        state.close(accepted + secs(25));
-        assert_eq!(
-            state.due(TIMEOUTS),
-            drop_at(accepted + secs(30)),
-            "first close counts"
-        );
-    }
-}
+mod tests;

@@ -25,7 +25,7 @@ use crate::tls::server::{ClientStream, Protocol as Negotiated};
 /// How the data listener's connections are served: hyper's builders and the timeouts, fixed
 /// at start.
 #[derive(Debug, Clone)]
-pub struct Connections {
+pub(super) struct Connections {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
     timeouts: Timeouts,
@@ -33,7 +33,7 @@ pub struct Connections {
 
 impl Connections {
     /// The connection settings of `server`.
-    pub fn new(server: &ServerConfig) -> Connections {
+    pub(super) fn new(server: &ServerConfig) -> Connections {
         let mut http1 = http1::Builder::new();
         // hyper's own header timer starts only when hyper first polls, and again as soon as a
         // keep-alive connection goes idle; `Activity` keeps both deadlines instead.
@@ -71,10 +71,10 @@ impl Connections {
     ///
     /// Everything before the first complete request head (the protocol sniff, then the HTTP/1
     /// head, or the HTTP/2 preface, SETTINGS and first HEADERS) runs under one deadline,
-    /// `header_read_timeout` after accept, however the bytes trickle in; a TLS handshake
-    /// belongs under the same deadline, before the sniff. Then the connection closes after
+    /// `header_read_timeout` after accept, however the bytes trickle in; the TLS handshake,
+    /// when the listener has a pair, comes first under the same deadline. Then the connection closes after
     /// `idle_timeout` with no request in flight. `draining` turning true closes it gracefully.
-    pub async fn serve(
+    pub(super) async fn serve(
         &self,
         stream: TcpStream,
         tls: Option<TlsAcceptor>,

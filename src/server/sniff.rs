@@ -16,7 +16,7 @@ const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// The protocol of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub(super) enum Protocol {
     Http1,
     /// HTTP/2 with prior knowledge (cleartext).
     Http2,
@@ -24,7 +24,7 @@ pub enum Protocol {
 
 /// The protocol announced by a connection's first bytes, or `None` while they are a strict
 /// prefix of the HTTP/2 preface and could still be either.
-pub fn protocol_of(first: &[u8]) -> Option<Protocol> {
+pub(super) fn protocol_of(first: &[u8]) -> Option<Protocol> {
     if !PREFACE.starts_with(first) {
         Some(Protocol::Http1)
     } else if first.len() == PREFACE.len() {
@@ -37,7 +37,7 @@ pub fn protocol_of(first: &[u8]) -> Option<Protocol> {
 /// Reads until the first bytes decide the protocol (at most the 24 of the preface) and returns
 /// them, to be replayed; `None` if the client closes or the read fails first. Has no deadline
 /// of its own: the caller's covers it.
-pub async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> Option<(Protocol, Bytes)> {
+pub(super) async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> Option<(Protocol, Bytes)> {
     let mut first = [0u8; PREFACE.len()];
     let mut filled = 0;
     loop {
@@ -55,7 +55,7 @@ pub async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> Option<(Protocol, Bytes)
 /// A client stream that first yields the bytes [`sniff`] read, and reports reads to the
 /// connection's [`Activity`].
 #[derive(Debug)]
-pub struct ClientIo<I> {
+pub(super) struct ClientIo<I> {
     replay: Bytes,
     inner: I,
     activity: Arc<Activity>,
@@ -63,7 +63,7 @@ pub struct ClientIo<I> {
 
 impl<I> ClientIo<I> {
     /// `inner`, after `replay`.
-    pub fn new(replay: Bytes, inner: I, activity: Arc<Activity>) -> ClientIo<I> {
+    pub(super) fn new(replay: Bytes, inner: I, activity: Arc<Activity>) -> ClientIo<I> {
         ClientIo {
             replay,
             inner,

@@ -28,6 +28,10 @@ pub struct UpstreamTlsFiles {
 
 /// Which `[upstream]` key a TLS problem belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "the variants name the config keys, which all end in _file"
+)]
 pub enum UpstreamTlsKey {
     CaFile,
     ClientCertFile,
@@ -161,7 +165,7 @@ fn pair_key(err: PemError) -> (UpstreamTlsKey, PemError) {
 /// The TLS failure `error` is or wraps, if any: a rejected certificate, a failed handshake,
 /// or an alert from the peer (a TLS 1.3 server refusing the client certificate says so only
 /// after the handshake, on the first read).
-pub fn tls_error<'e>(error: &'e (dyn StdError + 'static)) -> Option<&'e rustls::Error> {
+pub(crate) fn tls_error<'e>(error: &'e (dyn StdError + 'static)) -> Option<&'e rustls::Error> {
     let mut current = Some(error);
     while let Some(error) = current {
         if let Some(tls) = error.downcast_ref::<rustls::Error>() {
@@ -176,4 +180,10 @@ pub fn tls_error<'e>(error: &'e (dyn StdError + 'static)) -> Option<&'e rustls::
         current = error.source();
     }
     None
+}
+
+/// Whether `host` (of an `https://` URL) can be verified: a DNS name or an IP address.
+pub(crate) fn is_server_name(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host).is_ok()
 }

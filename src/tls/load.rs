@@ -38,7 +38,7 @@ impl PemError {
 
 /// A certificate chain and its private key, checked to match, with facts about the leaf.
 #[derive(Debug, Clone)]
-pub struct Pair {
+pub(crate) struct Pair {
     pub certified: Arc<CertifiedKey>,
     pub leaf: LeafInfo,
 }
@@ -56,14 +56,14 @@ pub struct LeafInfo {
 
 /// Reads `file`, the `part` of a pair (or a CA bundle): an unreadable file is an error naming
 /// it.
-pub fn read(file: &Path, part: Part) -> Result<Vec<u8>, PemError> {
+pub(crate) fn read(file: &Path, part: Part) -> Result<Vec<u8>, PemError> {
     std::fs::read(file)
         .map_err(|err| PemError::new(part, format!("{}: cannot read: {err}", file.display())))
 }
 
 /// Parses a PEM chain (leaf first) and a PEM private key (PKCS#8, SEC1 or PKCS#1) and checks
 /// that the key is the leaf's. `cert_name` and `key_name` name the sources in errors.
-pub fn parse_pair(
+pub(crate) fn parse_pair(
     cert_pem: &[u8],
     key_pem: &[u8],
     cert_name: &str,
@@ -106,7 +106,7 @@ pub fn parse_pair(
 }
 
 /// Every `CERTIFICATE` section of `pem`, in order; at least one.
-pub fn parse_certificates(
+pub(crate) fn parse_certificates(
     pem: &[u8],
     name: &str,
     part: Part,
@@ -149,7 +149,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Expiry, subject and serial of a DER certificate.
-pub fn leaf_info(der: &CertificateDer<'_>) -> Result<LeafInfo, String> {
+pub(crate) fn leaf_info(der: &CertificateDer<'_>) -> Result<LeafInfo, String> {
     use x509_parser::prelude::{FromDer, X509Certificate};
     let (_, certificate) = X509Certificate::from_der(der.as_ref())
         .map_err(|err| format!("not an X.509 certificate ({err})"))?;

@@ -98,21 +98,24 @@ impl ListenerTls {
 
 /// What a connection speaks: chosen by ALPN over TLS, sniffed from the first bytes otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub(crate) enum Protocol {
     Sniff,
     Http1,
     Http2,
 }
 
 /// A client connection as the listener serves it.
-pub enum ClientStream {
+pub(crate) enum ClientStream {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
 }
 
 /// Completes the TLS handshake when `tls` is set (the caller bounds this with its deadline);
 /// `None` when the handshake fails. Without TLS the stream is served as it is.
-pub async fn open(stream: TcpStream, tls: Option<TlsAcceptor>) -> Option<(ClientStream, Protocol)> {
+pub(crate) async fn open(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+) -> Option<(ClientStream, Protocol)> {
     let Some(acceptor) = tls else {
         return Some((ClientStream::Plain(stream), Protocol::Sniff));
     };

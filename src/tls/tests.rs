@@ -264,18 +264,18 @@ fn turning_tls_on_or_off_needs_a_restart_but_a_new_pair_applies() {
     let with_tls = load(&config(&tls, "builtin:echo", "")).expect("tls");
     let mut new = with_tls.clone();
     assert_eq!(
-        super::keep_listener_presence(&mut new, &plain),
+        crate::reload::tls::keep_listener_presence(&mut new, &plain),
         ["server.tls"]
     );
     assert!(new.server.tls.is_none(), "kept the running choice");
     let mut new = plain.clone();
     assert_eq!(
-        super::keep_listener_presence(&mut new, &with_tls),
+        crate::reload::tls::keep_listener_presence(&mut new, &with_tls),
         ["server.tls"]
     );
     assert!(new.server.tls.is_some());
     let mut new = with_tls.clone();
-    assert!(super::keep_listener_presence(&mut new, &with_tls).is_empty());
+    assert!(crate::reload::tls::keep_listener_presence(&mut new, &with_tls).is_empty());
 }
 
 #[test]

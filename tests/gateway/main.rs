@@ -10,6 +10,11 @@
 //! close with `shutdown` where the peer must see the FIN at once, and do not expect a closed
 //! listener's port to refuse connections the instant it is dropped.
 
+#![allow(
+    unreachable_pub,
+    reason = "the suite's modules are private to this binary; `pub` is their interface"
+)]
+
 mod common;
 
 mod app;

@@ -1,3 +1,5 @@
+//! Smoke test: a signed request reaches the upstream with its identity.
+
 use crate::common::*;
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 use super::*;
-use crate::auth::signature::{compute_signature, signature_header, verify_raw};
+use crate::auth::signature::{compute_signature, signature_header};
+use crate::auth::verify::verify_raw;
 use crate::auth::Rejection;
 
 const NOW: i64 = 1_767_225_600;

@@ -4,7 +4,9 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::auth::signature::{compute_signature, signature_header};
 use crate::auth::{KeyringKind, KeyringSecret};
+use crate::secret::Secret;
 
 const TOLERANCE: i64 = 300;
 

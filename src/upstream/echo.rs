@@ -3,13 +3,11 @@
 
 use base64::prelude::{Engine as _, BASE64_STANDARD};
 use http::request::Parts;
-use http::{Response, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::body::{json_response, GatewayBody};
-
-/// The echo response for a request that would have been forwarded with `parts` and `body`.
-pub fn respond(parts: &Parts, body: &[u8]) -> Response<GatewayBody> {
+/// The JSON body `builtin:echo` answers with (status 200) for a request that would have been
+/// forwarded with `parts` and `body`.
+pub(crate) fn render(parts: &Parts, body: &[u8]) -> Vec<u8> {
     let mut headers = Map::new();
     for name in parts.headers.keys() {
         let values: Vec<Value> = parts
@@ -40,5 +38,5 @@ pub fn respond(parts: &Parts, body: &[u8]) -> Response<GatewayBody> {
     });
     let mut text = serde_json::to_vec_pretty(&view).unwrap_or_default();
     text.push(b'\n');
-    json_response(StatusCode::OK, text)
+    text
 }

@@ -12,34 +12,35 @@ use rustls_pki_types::ServerName;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
-use super::UpstreamFailure;
-use crate::proxy::body::GatewayBody;
+use super::{SendBody, UpstreamFailure};
 use crate::tls::client::{tls_error, Negotiated};
 use crate::tls::UpstreamTls;
 
 /// A new connection, ready for requests.
-pub(super) enum Connection {
-    Http1(http1::SendRequest<GatewayBody>),
+pub(super) enum Connection<B> {
+    /// One request at a time.
+    Http1(http1::SendRequest<B>),
     /// Shared by concurrent requests (one stream each).
-    Http2(http2::SendRequest<GatewayBody>),
+    Http2(http2::SendRequest<B>),
 }
 
 /// How a pool's connections speak TLS: the shared settings and the name to verify.
 #[derive(Debug)]
-pub(super) struct TlsTarget {
-    pub tls: Arc<UpstreamTls>,
+pub(crate) struct TlsTarget {
+    /// The shared client settings (roots, client certificate).
+    pub(super) tls: Arc<UpstreamTls>,
     /// `None` only for a host no certificate can name (config refuses those).
-    pub name: Option<ServerName<'static>>,
+    pub(super) name: Option<ServerName<'static>>,
 }
 
 /// Connects to `authority`, with TLS when `tls` is set. A TLS failure is logged with `route`
 /// and the reason, which never reaches the client.
-pub(super) async fn open(
+pub(super) async fn open<B: SendBody>(
     authority: &Authority,
     tls: Option<&TlsTarget>,
     timeout: Duration,
     route: &str,
-) -> Result<Connection, UpstreamFailure> {
+) -> Result<Connection<B>, UpstreamFailure> {
     let default_port = if tls.is_some() { 443 } else { 80 };
     let port = authority.port_u16().unwrap_or(default_port);
     let host = authority
@@ -82,8 +83,9 @@ pub(super) async fn open(
     Ok(Connection::Http2(sender))
 }
 
-async fn http1_handshake<T>(io: T) -> Result<Connection, UpstreamFailure>
+async fn http1_handshake<B, T>(io: T) -> Result<Connection<B>, UpstreamFailure>
 where
+    B: SendBody,
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (sender, connection) = http1::handshake(io)

@@ -1,0 +1,53 @@
+use super::*;
+
+fn entry() -> Entry<'static> {
+    Entry {
+        request_id: "req_1",
+        route: "ui",
+        method: "POST",
+        path: "/api/\"x\"",
+        status: 200,
+        duration: Duration::from_micros(1_234),
+        upstream_status: Some(201),
+        upstream: Some(Duration::from_micros(5)),
+        auth: Some("allowed"),
+        reason: Some("ok"),
+        error: None,
+        account: Some("acct_\u{1}1"),
+        secret: Some("current"),
+    }
+}
+
+#[test]
+fn json_lines_parse_and_carry_every_field() {
+    let mut out = Vec::new();
+    json_line(&mut out, &entry());
+    assert_eq!(out.last(), Some(&b'\n'));
+    let json: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
+    assert_eq!(json["target"], "access");
+    assert_eq!(json["level"], "INFO");
+    assert_eq!(json["path"], "/api/\"x\"");
+    assert_eq!(json["status"], 200);
+    assert_eq!(json["duration_ms"], 1.234);
+    assert_eq!(json["upstream_ms"], 0.005);
+    assert_eq!(json["account"], "acct_\u{1}1");
+    assert!(json.get("error").is_none());
+    let stamp = json["timestamp"].as_str().expect("timestamp");
+    assert!(humantime::parse_rfc3339(stamp).is_ok(), "{stamp}");
+}
+
+#[test]
+fn text_lines_read_like_the_other_log_lines() {
+    let mut out = Vec::new();
+    text_line(&mut out, &entry());
+    let line = String::from_utf8(out).expect("utf-8");
+    assert!(
+        line.contains("  INFO access: request_id=\"req_1\" route=\"ui\""),
+        "{line}"
+    );
+    assert!(
+        line.contains(" status=200 duration_ms=1.234 upstream_status=201"),
+        "{line}"
+    );
+    assert!(line.ends_with(" secret=\"current\"\n"), "{line}");
+}

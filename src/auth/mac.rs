@@ -1,0 +1,80 @@
+//! HMAC-SHA256 keyed with a whole secret string, and the lowercase hex of `v1` values: the two
+//! primitives that signing (`signature.rs`) and verifying (`keyring.rs`) share.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::secret::Secret;
+
+/// HMAC-SHA256, the only MAC Stripe uses for `v1`.
+pub(crate) type HmacSha256 = Hmac<Sha256>;
+
+/// A fresh HMAC-SHA256 keyed with the whole secret string.
+pub(crate) fn new_mac(secret: &Secret) -> HmacSha256 {
+    // HMAC accepts keys of any length (long keys are hashed, short ones padded), so
+    // `new_from_slice` cannot fail for `Hmac<Sha256>`.
+    HmacSha256::new_from_slice(secret.expose().as_bytes())
+        .expect("HMAC-SHA256 accepts keys of any length")
+}
+
+/// Decodes exactly 64 lowercase hex digits. Anything else cannot be a `v1` we produced.
+pub(crate) fn decode_lower_hex(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        let &[high, low] = pair else {
+            return None;
+        };
+        *byte = (lower_hex_value(high)? << 4) | lower_hex_value(low)?;
+    }
+    Some(out)
+}
+
+fn lower_hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => digit.checked_sub(b'0'),
+        b'a'..=b'f' => digit.checked_sub(b'a' - 10),
+        _ => None,
+    }
+}
+
+pub(crate) fn encode_lower_hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().saturating_mul(2));
+    for byte in bytes {
+        out.push(hex_digit(byte >> 4));
+        out.push(hex_digit(*byte));
+    }
+    out
+}
+
+/// The lowercase hex digit of the low four bits of `nibble`.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "nibble & 0xf is below 16, the length of the table"
+)]
+fn hex_digit(nibble: u8) -> char {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    char::from(DIGITS[usize::from(nibble & 0xf)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SIG: &str = "4f58ad0079425e08e16b6591d9285adc85c6e9a70d152839a1ac090661c3df36";
+
+    #[test]
+    fn hex_decoding_is_lowercase_and_exact_length() {
+        assert_eq!(
+            decode_lower_hex(SIG).map(|bytes| encode_lower_hex(&bytes)),
+            Some(SIG.into())
+        );
+        assert_eq!(decode_lower_hex(&SIG.to_ascii_uppercase()), None);
+        assert_eq!(decode_lower_hex(&SIG[..62]), None);
+        assert_eq!(decode_lower_hex(&format!("{SIG}00")), None);
+        assert_eq!(decode_lower_hex(&"g".repeat(64)), None);
+    }
+}

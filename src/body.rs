@@ -1,0 +1,181 @@
+//! The bodies the gateway sends, without boxing on the signed path: [`ForwardBody`] towards the
+//! upstream, [`GatewayBody`] back to the client; and [`InboundBody`], what a request body must
+//! be for the pipeline to read it (hyper's `Incoming` in production, `Full<Bytes>` in tests).
+
+#![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
+use std::any::Any;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::upstream::{ResponseError, UpstreamBody};
+
+/// The error type bodies of unknown origin are boxed into.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A request body the pipeline can read or relay.
+pub(crate) trait InboundBody:
+    Body<Data = Bytes, Error: Into<BoxError>> + Send + Unpin + 'static
+{
+}
+
+impl<B> InboundBody for B
+where
+    B: Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+}
+
+/// A request body on its way to the upstream.
+#[derive(Debug, Default)]
+pub(crate) enum ForwardBody {
+    /// No body.
+    #[default]
+    Empty,
+    /// A verified body, held in memory.
+    Full(Option<Bytes>),
+    /// An `auth = "none"` body relayed frame by frame from hyper's connection.
+    Stream(Incoming),
+    /// An `auth = "none"` body of any other type (in-memory tests), boxed.
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl ForwardBody {
+    /// A body of exactly these bytes.
+    pub(crate) fn full(bytes: Bytes) -> Self {
+        if bytes.is_empty() {
+            ForwardBody::Empty
+        } else {
+            ForwardBody::Full(Some(bytes))
+        }
+    }
+
+    /// `body`, relayed as it arrives. hyper's own body type is kept as it is (no allocation);
+    /// any other type is boxed.
+    pub(crate) fn stream<B: InboundBody>(body: B) -> Self {
+        let mut slot = Some(body);
+        let incoming = (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<Incoming>>()
+            .and_then(Option::take);
+        match (incoming, slot) {
+            (Some(incoming), _) => ForwardBody::Stream(incoming),
+            (None, Some(body)) => ForwardBody::Boxed(body.map_err(Into::into).boxed_unsync()),
+            // Only an `Incoming` is taken out of the slot, and then the first arm matched.
+            (None, None) => ForwardBody::Empty,
+        }
+    }
+}
+
+impl Body for ForwardBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ForwardBody::Empty => Poll::Ready(None),
+            ForwardBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ForwardBody::Stream(incoming) => Pin::new(incoming).poll_frame(cx).map_err(Into::into),
+            ForwardBody::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ForwardBody::Empty => true,
+            ForwardBody::Full(bytes) => bytes.is_none(),
+            ForwardBody::Stream(incoming) => incoming.is_end_stream(),
+            ForwardBody::Boxed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ForwardBody::Empty => SizeHint::with_exact(0),
+            ForwardBody::Full(bytes) => exact(bytes.as_ref()),
+            ForwardBody::Stream(incoming) => incoming.size_hint(),
+            ForwardBody::Boxed(body) => body.size_hint(),
+        }
+    }
+}
+
+/// A response body: one the gateway made, or the upstream's, relayed.
+#[derive(Debug, Default)]
+pub(crate) enum GatewayBody {
+    /// No body.
+    #[default]
+    Empty,
+    /// Bytes held in memory (the gateway's own responses, `builtin:echo`).
+    Full(Option<Bytes>),
+    /// An upstream response, relayed frame by frame; returns its connection to the pool.
+    Upstream(UpstreamBody<ForwardBody>),
+}
+
+impl GatewayBody {
+    /// A body of exactly these bytes.
+    pub(crate) fn full(bytes: Bytes) -> Self {
+        if bytes.is_empty() {
+            GatewayBody::Empty
+        } else {
+            GatewayBody::Full(Some(bytes))
+        }
+    }
+}
+
+/// A response the gateway makes itself: `status`, a JSON body, `Cache-Control: no-store`.
+pub(crate) fn json_response(
+    status: http::StatusCode,
+    body: impl Into<Bytes>,
+) -> http::Response<GatewayBody> {
+    use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+    let mut response = http::Response::new(GatewayBody::full(body.into()));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+impl Body for GatewayBody {
+    type Data = Bytes;
+    type Error = ResponseError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ResponseError>>> {
+        match self.get_mut() {
+            GatewayBody::Empty => Poll::Ready(None),
+            GatewayBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            GatewayBody::Upstream(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            GatewayBody::Empty => true,
+            GatewayBody::Full(bytes) => bytes.is_none(),
+            GatewayBody::Upstream(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            GatewayBody::Empty => SizeHint::with_exact(0),
+            GatewayBody::Full(bytes) => exact(bytes.as_ref()),
+            GatewayBody::Upstream(body) => body.size_hint(),
+        }
+    }
+}
+
+fn exact(bytes: Option<&Bytes>) -> SizeHint {
+    SizeHint::with_exact(bytes.map_or(0, |b| b.len() as u64))
+}

@@ -1,0 +1,180 @@
+use http::Request;
+
+use super::*;
+use crate::auth::{Verified, VerifiedMode};
+
+fn identity() -> IdentityHeaders {
+    IdentityHeaders::new("X-Stripe-App-")
+}
+
+fn peer(trusted: bool) -> Peer {
+    Peer::new("10.1.2.3".parse().expect("ip"), trusted, "http")
+}
+
+fn head(uri: &str, headers: HeaderMap) -> Parts {
+    let (mut parts, ()) = Request::get(uri).body(()).expect("request").into_parts();
+    parts.headers = headers;
+    parts
+}
+
+/// `headers` of a request to `uri` after [`rewrite`], without identity.
+fn rewritten(uri: &str, headers: HeaderMap, trusted: bool) -> HeaderMap {
+    let mut parts = head(uri, headers);
+    let request_id = HeaderValue::from_static("rid");
+    rewrite(&mut parts, &identity(), &peer(trusted), &request_id, None).expect("rewrite");
+    parts.headers
+}
+
+fn app_identity(user_id: &str) -> Identity {
+    Identity::App(AppIdentity {
+        user_id: user_id.into(),
+        account_id: "acct_1".into(),
+        roles: Some(vec!["admin".into(), "developer".into()]),
+        mode: VerifiedMode::RawBody,
+        verified: Verified {
+            timestamp: 1_767_225_600,
+            secret_index: 0,
+            signature: [0; 32],
+        },
+    })
+}
+
+#[test]
+fn identity_headers_are_stripped_whatever_the_spelling() {
+    let mut headers = HeaderMap::new();
+    for name in [
+        "x-stripe-app-account-id",
+        "X-STRIPE-APP-USER-ID",
+        "x_stripe_app_roles",
+        "X-Stripe-App_Verified",
+        "x-stripe-app-anything",
+    ] {
+        headers.insert(
+            HeaderName::from_bytes(name.as_bytes()).expect("name"),
+            HeaderValue::from_static("spoof"),
+        );
+    }
+    headers.insert("x-stripe-apps", HeaderValue::from_static("kept"));
+    let headers = rewritten("/api/x", headers, false);
+    let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+    assert!(
+        left.iter()
+            .all(|name| !name.replace('_', "-").starts_with("x-stripe-app-")),
+        "{left:?}"
+    );
+    assert_eq!(headers["x-stripe-apps"], "kept");
+}
+
+#[test]
+fn hop_by_hop_and_connection_named_headers_are_removed() {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONNECTION,
+        HeaderValue::from_static("keep-alive, x-secret-hop"),
+    );
+    headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+    headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+    headers.insert(TE, HeaderValue::from_static("trailers"));
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert("x-kept", HeaderValue::from_static("1"));
+    let mut response = Response::new(());
+    *response.headers_mut() = headers.clone();
+    let response = rewrite_response(response);
+    assert_eq!(response.headers().len(), 1);
+    assert!(response.headers().contains_key("x-kept"));
+    let forwarded = rewritten("/api/x", headers, false);
+    for gone in ["connection", "x-secret-hop", "keep-alive", "te", "upgrade"] {
+        assert!(!forwarded.contains_key(gone), "{gone}");
+    }
+    assert!(forwarded.contains_key("x-kept"));
+}
+
+#[test]
+fn forwarded_headers_from_untrusted_peers_are_replaced() {
+    let mut headers = HeaderMap::new();
+    headers.insert(HOST, HeaderValue::from_static("gw.example"));
+    headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("6.6.6.6"));
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+    headers.insert(&X_FORWARDED_HOST, HeaderValue::from_static("evil.example"));
+    headers.insert("forwarded", HeaderValue::from_static("for=6.6.6.6"));
+    headers.insert("x-real-ip", HeaderValue::from_static("6.6.6.6"));
+    headers.insert("x-forwarded-port", HeaderValue::from_static("1"));
+    let headers = rewritten("/api/x", headers, false);
+    assert_eq!(headers[&X_FORWARDED_FOR], "10.1.2.3");
+    assert_eq!(headers[&X_FORWARDED_PROTO], "http");
+    assert_eq!(headers[&X_FORWARDED_HOST], "gw.example");
+    for spoofed in ["forwarded", "x-real-ip", "x-forwarded-port"] {
+        assert!(!headers.contains_key(spoofed), "{spoofed}");
+    }
+    assert_eq!(headers[&X_REQUEST_ID], "rid");
+    assert!(!headers.contains_key(HOST));
+}
+
+#[test]
+fn forwarded_headers_from_trusted_peers_are_kept_and_appended() {
+    let mut headers = HeaderMap::new();
+    headers.insert(HOST, HeaderValue::from_static("internal"));
+    headers.insert(&X_FORWARDED_FOR, HeaderValue::from_static("203.0.113.9"));
+    headers.insert(&X_FORWARDED_PROTO, HeaderValue::from_static("https"));
+    headers.insert(&X_FORWARDED_HOST, HeaderValue::from_static("app.example"));
+    let headers = rewritten("/api/x", headers, true);
+    assert_eq!(headers[&X_FORWARDED_FOR], "203.0.113.9, 10.1.2.3");
+    assert_eq!(headers[&X_FORWARDED_PROTO], "https");
+    assert_eq!(headers[&X_FORWARDED_HOST], "app.example");
+}
+
+#[test]
+fn forwarded_host_falls_back_to_the_http2_authority() {
+    let uri = "http://user@gw.example:8443/api/x";
+    let headers = rewritten(uri, HeaderMap::new(), false);
+    assert_eq!(headers[&X_FORWARDED_HOST], "gw.example:8443");
+    let mut with_host = HeaderMap::new();
+    with_host.insert(HOST, HeaderValue::from_static("from-host"));
+    let headers = rewritten(uri, with_host, false);
+    assert_eq!(headers[&X_FORWARDED_HOST], "from-host");
+    let headers = rewritten("/api/x", HeaderMap::new(), false);
+    assert!(!headers.contains_key(&X_FORWARDED_HOST));
+}
+
+#[test]
+fn the_identity_is_injected_after_inbound_copies_are_removed() {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-stripe-app-user-id",
+        HeaderValue::from_static("usr_spoof"),
+    );
+    headers.insert("x_stripe_app_roles", HeaderValue::from_static("admin"));
+    let mut parts = head("/api/x", headers);
+    let rid = HeaderValue::from_static("rid");
+    let names = identity();
+    let who = app_identity("usr_1");
+    rewrite(&mut parts, &names, &peer(false), &rid, Some(&who)).expect("rewrite");
+    assert_eq!(parts.headers["x-stripe-app-user-id"], "usr_1");
+    assert_eq!(parts.headers["x-stripe-app-account-id"], "acct_1");
+    assert_eq!(parts.headers["x-stripe-app-roles"], "admin,developer");
+    assert_eq!(parts.headers["x-stripe-app-verified"], "raw_body");
+    assert_eq!(
+        parts.headers["x-stripe-app-signature-timestamp"],
+        "1767225600"
+    );
+    assert_eq!(
+        parts.headers.get_all("x-stripe-app-user-id").iter().count(),
+        1
+    );
+    assert!(!parts.headers.contains_key("x_stripe_app_roles"));
+}
+
+#[test]
+fn an_identity_that_cannot_be_a_header_value_refuses_the_request() {
+    let mut parts = head("/api/x", HeaderMap::new());
+    let rid = HeaderValue::from_static("rid");
+    let who = app_identity("usr_\u{1}x");
+    let refused = rewrite(&mut parts, &identity(), &peer(false), &rid, Some(&who));
+    assert_eq!(
+        refused,
+        Err(GatewayError::Denied {
+            denial: Denial::Signature(Rejection::MalformedBody),
+            kind: crate::auth::KeyringKind::App,
+        })
+    );
+}

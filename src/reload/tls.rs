@@ -1,0 +1,47 @@
+//! The reload steps that concern TLS: publishing and warning about certificate expiry, and
+//! keeping a listener's TLS on or off until a restart.
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+/// Certificates expiring within this window are warned about (hourly, with the secrets).
+pub(crate) const CERT_EXPIRY_WARNING: i64 = 7 * 24 * 3600;
+
+/// Sets `tls_cert_not_after_timestamp_seconds{listener}` for each TLS listener of `config`.
+pub(crate) fn publish_expiry(metrics: &Metrics, config: &Config) {
+    metrics.tls_cert_not_after.reset();
+    for (listener, tls) in config.tls_listeners() {
+        metrics
+            .tls_cert_not_after
+            .with_label_values(&[listener])
+            .set(tls.leaf.not_after as f64);
+    }
+}
+
+/// Logs one line per listener certificate that has expired or expires within a week.
+pub(crate) fn warn_expiring(config: &Config, now: i64) {
+    for (listener, tls) in config.tls_listeners() {
+        let (at, file) = (tls.leaf.not_after, tls.cert_file.display());
+        if at <= now {
+            tracing::warn!(listener, file = %file, not_after = at, "TLS certificate has expired");
+        } else if at - now <= CERT_EXPIRY_WARNING {
+            tracing::warn!(listener, file = %file, not_after = at, seconds_left = at - now, "TLS certificate expires within 7 days");
+        }
+    }
+}
+
+/// Turning TLS on or off for a listener needs a restart (the listener's protocol changes): a
+/// reload keeps the running choice and lists the key. A new pair for a listener that already
+/// terminates TLS is applied.
+pub(crate) fn keep_listener_presence(new: &mut Config, running: &Config) -> Vec<String> {
+    let mut changed = Vec::new();
+    if new.server.tls.is_some() != running.server.tls.is_some() {
+        changed.push("server.tls".to_string());
+        new.server.tls = running.server.tls.clone();
+    }
+    if new.admin.tls.is_some() != running.admin.tls.is_some() {
+        changed.push("admin.tls".to_string());
+        new.admin.tls = running.admin.tls.clone();
+    }
+    changed
+}
