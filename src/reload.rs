@@ -249,6 +249,10 @@ fn keep_restart_keys(new: &mut Config, running: &Config) -> Vec<String> {
         new_server.idle_timeout != old_server.idle_timeout,
     );
     keep(
+        "server.send_timeout",
+        new_server.send_timeout != old_server.send_timeout,
+    );
+    keep(
         "server.http2_keepalive_interval",
         new_server.http2_keepalive_interval != old_server.http2_keepalive_interval,
     );
@@ -264,6 +268,7 @@ fn keep_restart_keys(new: &mut Config, running: &Config) -> Vec<String> {
     new.server.header_read_timeout = running.server.header_read_timeout;
     new.server.max_header_bytes = running.server.max_header_bytes;
     new.server.idle_timeout = running.server.idle_timeout;
+    new.server.send_timeout = running.server.send_timeout;
     new.server.http2_keepalive_interval = running.server.http2_keepalive_interval;
     new.server.max_connections = running.server.max_connections;
     new.server.workers = running.server.workers;

@@ -2,9 +2,11 @@
 //!
 //! - [`connection`]: one connection from accept to close: the first-head deadline (TLS
 //!   handshake included), HTTP/1 or HTTP/2 (prior knowledge, or ALPN over TLS) with header-size
-//!   and HTTP/2 limits, the idle timeout, graceful close.
-//! - [`activity`]: the pure deadline rules a connection follows, and requests in flight.
-//! - [`sniff`]: the protocol read from the first bytes.
+//!   and HTTP/2 limits, the idle and send timeouts, graceful close.
+//! - [`activity`]: the pure deadline rules a connection follows, and requests in flight:
+//!   waiting on their source or on the client.
+//! - [`sniff`]: the protocol read from the first bytes; the client I/O that reports reads and
+//!   blocked writes.
 
 mod activity;
 mod connection;

@@ -164,6 +164,11 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
             raw.idle_timeout.as_deref(),
             Duration::from_secs(60),
         )?,
+        send_timeout: ctx.positive_duration(
+            "server.send_timeout",
+            raw.send_timeout.as_deref(),
+            Duration::from_secs(60),
+        )?,
         http2_keepalive_interval: ctx.positive_duration(
             "server.http2_keepalive_interval",
             raw.http2_keepalive_interval.as_deref(),

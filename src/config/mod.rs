@@ -77,6 +77,9 @@ pub struct ServerConfig {
     pub body_read_timeout: Duration,
     /// A connection with no request in flight for this long is closed (HTTP/2: `GOAWAY`).
     pub idle_timeout: Duration,
+    /// A connection whose responses wait on the client (the next frame cannot be sent) with
+    /// no progress for this long is dropped.
+    pub send_timeout: Duration,
     /// Interval of HTTP/2 keep-alive pings.
     pub http2_keepalive_interval: Duration,
     /// Peers whose `X-Forwarded-*` headers are kept.

@@ -42,6 +42,7 @@ pub(super) struct RawServer {
     pub header_read_timeout: Option<String>,
     pub body_read_timeout: Option<String>,
     pub idle_timeout: Option<String>,
+    pub send_timeout: Option<String>,
     pub http2_keepalive_interval: Option<String>,
     pub trusted_proxies: Option<Vec<String>>,
     pub shutdown_delay: Option<String>,

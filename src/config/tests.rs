@@ -82,6 +82,17 @@ fn idle_timeout_and_http2_keepalive_interval_are_separate_keys() {
 }
 
 #[test]
+fn send_timeout_defaults_to_a_minute_and_must_be_positive() {
+    let config = parse(&base()).expect("valid");
+    assert_eq!(config.server.send_timeout, Duration::from_secs(60));
+    let config = parse(&format!("[server]\nsend_timeout = \"500ms\"\n{}", base())).expect("valid");
+    assert_eq!(config.server.send_timeout, Duration::from_millis(500));
+    let err = error(&format!("[server]\nsend_timeout = \"0s\"\n{}", base()));
+    assert_eq!(err.key, "server.send_timeout");
+    assert!(err.reason.contains("greater than zero"), "{err}");
+}
+
+#[test]
 fn the_shipped_configs_are_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for name in ["config/gateway.toml", "config/example.toml"] {

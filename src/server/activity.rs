@@ -1,9 +1,19 @@
 //! What one client connection is doing, and when it must close: the deadline for its first
-//! request head, its idle timeout, and the requests in flight that suspend both.
+//! request head, its idle timeout, and its send timeout while a response waits on the client.
 //!
 //! [`State`] is the pure part (transitions take `now`; [`State::due`] says what is due when).
-//! [`Activity`] shares it between the connection's driver, its service and its I/O, and wakes
-//! the driver when a deadline may have moved earlier.
+//! [`Activity`] shares it between the connection's driver, its service, its response bodies
+//! and its I/O, and wakes the driver only when a deadline moves before the one its timer is
+//! set for.
+//!
+//! A request in flight waits on its source (the service preparing the response, the upstream
+//! producing the next frame: the route's timeouts apply) or on the client (the response is
+//! ready, or a body frame was handed to hyper, and hyper has not asked for the next one: a full
+//! socket, a closed HTTP/2 window). The send deadline is `send_timeout` after the last progress
+//! towards the client on the whole connection, so an HTTP/2 stream the client does not read is
+//! kept while another stream of the same connection progresses; a write that finds the socket
+//! full starts it too, in any state (an HTTP/1 answer can end in hyper's buffer and hold back
+//! the pipelined request behind it).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,7 +24,7 @@ use http_body::{Body, Frame, SizeHint};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// The two timeouts of an open connection.
+/// The timeouts of an open connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Timeouts {
     /// `server.header_read_timeout`: from accept to the first complete request head; on
@@ -22,6 +32,8 @@ pub(super) struct Timeouts {
     pub header_read: Duration,
     /// `server.idle_timeout`: how long a connection may stay with no request in flight.
     pub idle: Duration,
+    /// `server.send_timeout`: how long responses may wait on the client with no progress.
+    pub send: Duration,
 }
 
 /// What the connection's driver does once a deadline passes.
@@ -29,7 +41,8 @@ pub(super) struct Timeouts {
 pub(super) enum Step {
     /// Close gracefully: HTTP/2 sends `GOAWAY`, an idle HTTP/1 connection closes at once.
     CloseGracefully,
-    /// Drop the connection: a head is overdue, or a graceful close did not finish in time.
+    /// Drop the connection: a head is overdue, a response has waited on a client that does not
+    /// read for too long, or a graceful close did not finish in time.
     Drop,
 }
 
@@ -40,6 +53,17 @@ pub(super) struct Due {
     pub step: Step,
 }
 
+/// Whom a request in flight is waiting on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Waiting {
+    /// Its source: the service preparing the response, or the body producing its next frame
+    /// (or nothing more: the body has ended).
+    OnSource,
+    /// The client: the response is ready, or hyper took a frame of its body, and hyper has not
+    /// asked for the next frame yet because it cannot send what it has.
+    OnClient,
+}
+
 /// The facts the deadlines are computed from.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct State {
@@ -47,6 +71,13 @@ pub(super) struct State {
     first_head_by: Instant,
     /// Requests whose response has not been sent completely (or dropped).
     in_flight: usize,
+    /// Of those, the ones [`Waiting::OnClient`].
+    on_client: usize,
+    /// The last progress towards the client while a response waits on it: a response began
+    /// waiting when none did, or hyper asked one that waited for its next frame.
+    progress_at: Instant,
+    /// When a write to the client found its socket full, if none has gone through since.
+    write_blocked_since: Option<Instant>,
     /// Whether any request has reached the service yet.
     served: bool,
     /// When `in_flight` last dropped to zero.
@@ -55,6 +86,8 @@ pub(super) struct State {
     head_started: Option<Instant>,
     /// When a graceful close was started (idle timeout or server shutdown).
     closing_since: Option<Instant>,
+    /// The deadline the driver's timer is set for (`None`: no timer).
+    armed: Option<Instant>,
 }
 
 impl State {
@@ -63,40 +96,73 @@ impl State {
         State {
             first_head_by: accepted + header_read,
             in_flight: 0,
+            on_client: 0,
+            progress_at: accepted,
+            write_blocked_since: None,
             served: false,
             idle_since: accepted,
             head_started: None,
             closing_since: None,
+            armed: None,
         }
     }
 
-    /// A request head is complete and its request reaches the service.
+    /// A request head is complete and its request reaches the service (it waits on its source).
     pub(super) fn start_request(&mut self) {
         self.in_flight += 1;
         self.served = true;
         self.head_started = None;
     }
 
-    /// A request is over (response sent or abandoned). Returns whether the connection just
-    /// became idle, which starts a deadline.
-    pub(super) fn finish_request(&mut self, now: Instant) -> bool {
-        self.in_flight = self.in_flight.saturating_sub(1);
-        if self.in_flight > 0 {
-            return false;
+    /// A request in flight went from waiting on `before` to waiting on `after` at `now`. Hyper
+    /// asking a response that waited on the client for its next frame is progress; a response
+    /// beginning to wait while others already do is not.
+    pub(super) fn waiting_changed(&mut self, now: Instant, before: Waiting, after: Waiting) {
+        match (before, after) {
+            (Waiting::OnSource, Waiting::OnSource) => {}
+            (Waiting::OnSource, Waiting::OnClient) => {
+                if self.on_client == 0 {
+                    self.progress_at = now;
+                }
+                self.on_client += 1;
+            }
+            (Waiting::OnClient, Waiting::OnClient) => self.progress_at = now,
+            (Waiting::OnClient, Waiting::OnSource) => {
+                self.progress_at = now;
+                self.on_client = self.on_client.saturating_sub(1);
+            }
         }
-        self.idle_since = now;
-        self.head_started = None;
-        true
     }
 
-    /// HTTP/1 bytes were read at `now`. Returns whether they began the next head while idle,
-    /// which brings the deadline forward.
-    pub(super) fn bytes_read(&mut self, now: Instant) -> bool {
-        let begins_head = self.served && self.in_flight == 0 && self.head_started.is_none();
-        if begins_head {
+    /// A request that was `waiting` is over at `now` (response sent or abandoned). The last one
+    /// starts the idle timeout.
+    pub(super) fn finish_request(&mut self, now: Instant, waiting: Waiting) {
+        if waiting == Waiting::OnClient {
+            self.on_client = self.on_client.saturating_sub(1);
+        }
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if self.in_flight == 0 {
+            self.idle_since = now;
+            self.head_started = None;
+        }
+    }
+
+    /// A write to the client could not go through at `now`: its socket is full. In any state
+    /// (an HTTP/1 answer may wait in hyper's buffer after its body ended).
+    pub(super) fn write_blocked(&mut self, now: Instant) {
+        self.write_blocked_since.get_or_insert(now);
+    }
+
+    /// A write to the client went through.
+    pub(super) fn wrote(&mut self) {
+        self.write_blocked_since = None;
+    }
+
+    /// HTTP/1 bytes were read at `now`: the first ones while idle begin the next head.
+    pub(super) fn bytes_read(&mut self, now: Instant) {
+        if self.served && self.in_flight == 0 && self.head_started.is_none() {
             self.head_started = Some(now);
         }
-        begins_head
     }
 
     /// A graceful close started at `now` (the first call counts).
@@ -109,10 +175,33 @@ impl State {
         self.closing_since.is_some()
     }
 
-    /// The next deadline, or `None` while a request is in flight (its own timeouts apply:
-    /// `body_read_timeout`, the upstream timeout). Deadlines count from fixed instants, so
-    /// bytes trickling in never push them back.
+    /// The next deadline: the earlier of the send deadline and the connection's own. Deadlines
+    /// count from fixed instants, so bytes trickling in never push them back.
     pub(super) fn due(&self, timeouts: Timeouts) -> Option<Due> {
+        match (self.send_due(timeouts), self.connection_due(timeouts)) {
+            (Some(send), Some(other)) if other.at < send.at => Some(other),
+            (Some(send), _) => Some(send),
+            (None, other) => other,
+        }
+    }
+
+    /// `send_timeout` after the client last took something, while it is waited on: a response
+    /// waits on it, or a write to its socket is blocked.
+    fn send_due(&self, timeouts: Timeouts) -> Option<Due> {
+        let responses = (self.on_client > 0).then_some(self.progress_at);
+        let since = match (responses, self.write_blocked_since) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(Due {
+            at: since + timeouts.send,
+            step: Step::Drop,
+        })
+    }
+
+    /// The first-head, idle and graceful-close deadlines; none while a request is in flight
+    /// (its own timeouts apply: `body_read_timeout`, the upstream timeout).
+    fn connection_due(&self, timeouts: Timeouts) -> Option<Due> {
         if self.in_flight > 0 {
             return None;
         }
@@ -131,9 +220,26 @@ impl State {
         };
         Some(Due { at, step })
     }
+
+    /// The driver sets its timer for [`State::due`]; returns that deadline.
+    pub(super) fn arm(&mut self, timeouts: Timeouts) -> Option<Due> {
+        let due = self.due(timeouts);
+        self.armed = due.map(|due| due.at);
+        due
+    }
+
+    /// Whether the deadline is now before the driver's timer, which must then be woken. A
+    /// deadline that moved later needs no wake: the timer fires early and is set again.
+    pub(super) fn wakes_driver(&self, timeouts: Timeouts) -> bool {
+        match (self.due(timeouts), self.armed) {
+            (Some(due), Some(armed)) => due.at < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
 }
 
-/// [`State`] shared by a connection's driver, service and I/O.
+/// [`State`] shared by a connection's driver, service, response bodies and I/O.
 #[derive(Debug)]
 pub(super) struct Activity {
     state: watch::Sender<State>,
@@ -159,29 +265,35 @@ impl Activity {
 
     /// A request reached the service; it is in flight until the returned guard drops.
     pub(super) fn start_request(self: &Arc<Self>) -> InFlight {
-        // Deadlines only move later: the driver finds out when its timer fires.
-        self.state.send_if_modified(|state| {
-            state.start_request();
-            false
-        });
-        InFlight(self.clone())
+        self.update(State::start_request);
+        InFlight {
+            activity: self.clone(),
+            waiting: Waiting::OnSource,
+        }
+    }
+
+    /// A write to the client found its socket full (`blocked`), or went through.
+    pub(super) fn write_blocked(&self, blocked: bool) {
+        if blocked {
+            let now = Instant::now();
+            self.update(|state| state.write_blocked(now));
+        } else {
+            self.update(State::wrote);
+        }
     }
 
     /// Bytes were read from the client.
     pub(super) fn bytes_read(&self) {
         if self.reads_begin_heads {
             let now = Instant::now();
-            self.state.send_if_modified(|state| state.bytes_read(now));
+            self.update(|state| state.bytes_read(now));
         }
     }
 
     /// A graceful close has started.
     pub(super) fn close(&self) {
         let now = Instant::now();
-        self.state.send_if_modified(|state| {
-            state.close(now);
-            false
-        });
+        self.update(|state| state.close(now));
     }
 
     /// Whether a graceful close has started.
@@ -189,44 +301,80 @@ impl Activity {
         self.state.borrow().is_closing()
     }
 
+    /// The next deadline as of now, for the driver's timer: changes that bring a deadline
+    /// before it are announced by [`Activity::changes`].
+    pub(super) fn arm(&self) -> Option<Due> {
+        let mut due = None;
+        self.state.send_if_modified(|state| {
+            due = state.arm(self.timeouts);
+            false
+        });
+        due
+    }
+
     /// The next deadline as of now.
     pub(super) fn due(&self) -> Option<Due> {
         self.state.borrow().due(self.timeouts)
     }
 
-    /// Changes that may bring the deadline forward.
+    /// Changes that bring the deadline before the one last armed.
     pub(super) fn changes(&self) -> watch::Receiver<State> {
         self.state.subscribe()
     }
+
+    /// Applies `change`, and wakes the driver if the deadline is now before its timer.
+    fn update(&self, change: impl FnOnce(&mut State)) {
+        self.state.send_if_modified(|state| {
+            change(state);
+            state.wakes_driver(self.timeouts)
+        });
+    }
 }
 
-/// One request in flight on a connection; dropping it ends the request.
+/// One request in flight on a connection, and whom it waits on; dropping it ends the request.
 #[derive(Debug)]
-pub(super) struct InFlight(Arc<Activity>);
+pub(super) struct InFlight {
+    activity: Arc<Activity>,
+    waiting: Waiting,
+}
+
+impl InFlight {
+    /// The request now waits on `waiting`.
+    fn wait_on(&mut self, waiting: Waiting) {
+        let before = std::mem::replace(&mut self.waiting, waiting);
+        // A body still waiting on its source changes nothing: no clock read, no lock.
+        if before == Waiting::OnSource && waiting == Waiting::OnSource {
+            return;
+        }
+        let now = Instant::now();
+        self.activity
+            .update(|state| state.waiting_changed(now, before, waiting));
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
         let now = Instant::now();
-        self.0
-            .state
-            .send_if_modified(|state| state.finish_request(now));
+        let waiting = self.waiting;
+        self.activity
+            .update(|state| state.finish_request(now, waiting));
     }
 }
 
-/// A response body that keeps its request in flight until it has been sent or dropped.
+/// A response body that keeps its request in flight until it has been sent or dropped, and
+/// tells whether it waits on the client (from creation and after each frame, until hyper asks
+/// for the next) or on its source (while producing a frame returns `Pending`).
 #[derive(Debug)]
 pub(super) struct Tracked<B> {
     body: B,
-    _in_flight: InFlight,
+    in_flight: InFlight,
 }
 
 impl<B> Tracked<B> {
-    /// `body`, with `in_flight` ending when it does.
-    pub(super) fn new(body: B, in_flight: InFlight) -> Tracked<B> {
-        Tracked {
-            body,
-            _in_flight: in_flight,
-        }
+    /// `body`, ready to send: it waits on the client from now, and `in_flight` ends with it.
+    pub(super) fn new(body: B, mut in_flight: InFlight) -> Tracked<B> {
+        in_flight.wait_on(Waiting::OnClient);
+        Tracked { body, in_flight }
     }
 }
 
@@ -238,7 +386,15 @@ impl<B: Body + Unpin> Body for Tracked<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.body).poll_frame(cx);
+        // A frame handed over waits on the client; an error or the end leaves nothing to send.
+        let waiting = match &polled {
+            Poll::Ready(Some(Ok(_))) => Waiting::OnClient,
+            _ => Waiting::OnSource,
+        };
+        this.in_flight.wait_on(waiting);
+        polled
     }
 
     fn is_end_stream(&self) -> bool {

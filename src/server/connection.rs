@@ -1,5 +1,6 @@
 //! One client connection, from accept to close: the deadline for its first request head, the
-//! protocol sniff, hyper's HTTP/1 or HTTP/2 connection, the idle timeout and graceful close.
+//! protocol sniff, hyper's HTTP/1 or HTTP/2 connection, the idle and send timeouts and graceful
+//! close.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -63,6 +64,7 @@ impl Connections {
             timeouts: Timeouts {
                 header_read: server.header_read_timeout,
                 idle: server.idle_timeout,
+                send: server.send_timeout,
             },
         }
     }
@@ -72,8 +74,10 @@ impl Connections {
     /// Everything before the first complete request head (the protocol sniff, then the HTTP/1
     /// head, or the HTTP/2 preface, SETTINGS and first HEADERS) runs under one deadline,
     /// `header_read_timeout` after accept, however the bytes trickle in; the TLS handshake,
-    /// when the listener has a pair, comes first under the same deadline. Then the connection closes after
-    /// `idle_timeout` with no request in flight. `draining` turning true closes it gracefully.
+    /// when the listener has a pair, comes first under the same deadline. Then the connection
+    /// closes after `idle_timeout` with no request in flight, and is dropped when responses have
+    /// waited on the client with no progress for `send_timeout`. `draining` turning true closes
+    /// it gracefully.
     pub(super) async fn serve(
         &self,
         stream: TcpStream,
@@ -144,7 +148,8 @@ async fn open(
 }
 
 /// Polls `connection` to its end, closing it gracefully when it has been idle too long or
-/// the server drains, and dropping it when a head, or a graceful close, is overdue.
+/// the server drains, and dropping it when a head, a response's progress towards the client,
+/// or a graceful close is overdue.
 async fn drive<C: Future>(
     connection: C,
     graceful_shutdown: impl Fn(Pin<&mut C>),
@@ -154,7 +159,7 @@ async fn drive<C: Future>(
     tokio::pin!(connection);
     let mut changes = activity.changes();
     loop {
-        let due = activity.due();
+        let due = activity.arm();
         let timer = async {
             match due {
                 Some(due) => tokio::time::sleep_until(due.at).await,

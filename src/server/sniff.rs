@@ -1,5 +1,6 @@
 //! Which HTTP version a client speaks, read from its first bytes, and the I/O that hands those
-//! bytes back to hyper and reports every later read to the connection's [`Activity`].
+//! bytes back to hyper and reports every later read, and writes that block or go through
+//! again, to the connection's [`Activity`].
 
 use std::io;
 use std::pin::Pin;
@@ -52,13 +53,15 @@ pub(super) async fn sniff<I: AsyncRead + Unpin>(io: &mut I) -> Option<(Protocol,
     }
 }
 
-/// A client stream that first yields the bytes [`sniff`] read, and reports reads to the
-/// connection's [`Activity`].
+/// A client stream that first yields the bytes [`sniff`] read, and reports reads, and writes
+/// blocking or going through again, to the connection's [`Activity`].
 #[derive(Debug)]
 pub(super) struct ClientIo<I> {
     replay: Bytes,
     inner: I,
     activity: Arc<Activity>,
+    /// Whether the last write or flush was `Pending`: only changes are reported.
+    write_blocked: bool,
 }
 
 impl<I> ClientIo<I> {
@@ -68,7 +71,18 @@ impl<I> ClientIo<I> {
             replay,
             inner,
             activity,
+            write_blocked: false,
         }
+    }
+
+    /// Reports a write, flush or shutdown that blocked or went through, if that changed.
+    fn track<T>(&mut self, polled: Poll<T>) -> Poll<T> {
+        let blocked = polled.is_pending();
+        if blocked != self.write_blocked {
+            self.write_blocked = blocked;
+            self.activity.write_blocked(blocked);
+        }
+        polled
     }
 }
 
@@ -99,7 +113,9 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for ClientIo<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.track(polled)
     }
 
     fn poll_write_vectored(
@@ -107,7 +123,9 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for ClientIo<I> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.track(polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -115,11 +133,15 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for ClientIo<I> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        this.track(polled)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.track(polled)
     }
 }
 

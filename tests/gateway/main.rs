@@ -26,6 +26,7 @@ mod pipeline_limits;
 mod process;
 mod reload;
 mod route_encodings;
+mod send_timeout;
 mod smoke;
 mod timeouts;
 mod tls;
