@@ -267,6 +267,11 @@ impl<B: SendBody> Body for UpstreamBody<B> {
                 this.give_back();
                 Poll::Ready(None)
             }
+            // A body that never pauses (an endless fast stream) meets the deadline here.
+            Poll::Ready(Some(_)) if tokio::time::Instant::now() >= this.deadline => {
+                this.timeouts.inc();
+                Poll::Ready(Some(Err(ResponseError::Timeout)))
+            }
             Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(ResponseError::from))),
             Poll::Pending => {
                 let deadline = this.deadline;

@@ -149,6 +149,58 @@ async fn an_upstream_body_that_stalls_is_cut_off_at_the_route_timeout() {
     gateway.stop().await;
 }
 
+#[tokio::test]
+async fn an_upstream_body_that_never_pauses_is_cut_off_at_the_route_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while complete_request(&buffer).is_none() {
+                    let Ok(n @ 1..) = stream.read(&mut chunk).await else {
+                        return;
+                    };
+                    buffer.extend_from_slice(&chunk[..n]);
+                }
+                let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+                if stream.write_all(head).await.is_err() {
+                    return;
+                }
+                // An endless chunked body, as fast as the gateway takes it (for at most 20 s).
+                let chunk = format!("1000\r\n{}\r\n", "x".repeat(4096));
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                while std::time::Instant::now() < until {
+                    if stream.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let text = config_text(&url, &app_route("timeout = \"300ms\""));
+    let gateway = TestGateway::start(&text).await;
+    let body = app_body("usr_1", "acct_1");
+    let header = sign(&[APP_SECRET], now(), &body);
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let request = http::Request::post(gateway.url("/api/x"))
+        .header("stripe-signature", header)
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .expect("request");
+    let response = deadline(client.request(request))
+        .await
+        .expect("response head");
+    assert_eq!(response.status(), 200);
+    let started = std::time::Instant::now();
+    let body = deadline(http_body_util::BodyExt::collect(response.into_body())).await;
+    assert!(body.is_err(), "the endless body is cut off");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    gateway.stop().await;
+}
+
 /// A raw upstream answering every connection with `reply` as soon as a request head arrives,
 /// without reading the body, keeping the connection open; counts open connections.
 async fn early_upstream(reply: &'static [u8]) -> (String, Arc<AtomicUsize>) {
