@@ -48,12 +48,25 @@ pub(crate) struct Route {
     pub(crate) metrics: RouteMetrics,
 }
 
+/// What a route without `methods` accepts (and lists in `Allow`).
+const STANDARD_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
 impl Route {
     /// Whether the route accepts `method`.
     pub(crate) fn allows(&self, method: &Method) -> bool {
-        self.methods
-            .as_ref()
-            .is_none_or(|methods| methods.contains(method))
+        match &self.methods {
+            Some(methods) => methods.contains(method),
+            // `CONNECT`, `TRACE` and extension methods only when a route names them.
+            None => STANDARD_METHODS.contains(method),
+        }
     }
 }
 

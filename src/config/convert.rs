@@ -230,12 +230,11 @@ fn upstream(ctx: &Ctx<'_>, raw: &RawUpstream) -> Result<UpstreamConfig, ConfigEr
             raw.pool_idle_timeout.as_deref(),
             Duration::from_secs(90),
         )?,
-        pool_max_idle_per_host: ctx.bounded(
-            "upstream.pool_max_idle_per_host",
-            raw.pool_max_idle_per_host,
-            256,
-            65_536,
-        )?,
+        // 0 turns keep-alive to the upstream off: a new connection per request.
+        pool_max_idle_per_host: match raw.pool_max_idle_per_host {
+            Some(0) => 0,
+            other => ctx.bounded("upstream.pool_max_idle_per_host", other, 256, 65_536)?,
+        },
         tls: super::tls::upstream(ctx, raw)?,
     })
 }

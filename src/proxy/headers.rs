@@ -31,7 +31,9 @@ pub(crate) static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-for
 /// `X-Forwarded-Host`.
 pub(crate) static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-const HOP_BY_HOP: [&str; 5] = [
+const HOP_BY_HOP: [&str; 6] = [
+    // The gateway answers `100 Continue` itself (or has read the body already).
+    "expect",
     "keep-alive",
     "proxy-connection",
     "proxy-authenticate",

@@ -83,6 +83,27 @@ async fn sequential_requests_reuse_one_connection() {
 }
 
 #[tokio::test]
+async fn pool_max_idle_per_host_0_opens_a_connection_per_request() {
+    let (url, connections) = raw_upstream(false).await;
+    let text = config_text(&url, &app_route("")).replacen(
+        "[upstream]\n",
+        "[upstream]\npool_max_idle_per_host = 0\n",
+        1,
+    );
+    let gateway = TestGateway::start(&text).await;
+    for _ in 0..5 {
+        let answer = post_signed(&gateway.url("/api/x"), &app_body("usr_1", "acct_1"), &[]).await;
+        assert_eq!(answer.status, 200);
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        5,
+        "no connection kept for reuse"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
 async fn an_upstream_closing_idle_connections_costs_no_request() {
     let (url, connections) = raw_upstream(true).await;
     let gateway = TestGateway::start(&config_text(&url, &app_route(""))).await;

@@ -55,6 +55,38 @@ async fn a_method_the_route_does_not_take_is_405_with_allow() {
 }
 
 #[tokio::test]
+async fn a_route_without_methods_takes_the_standard_ones_only() {
+    let gateway = Harness::new(ROUTES);
+    for method in ["CONNECT", "TRACE", "PROPFIND", "get"] {
+        let method = http::Method::from_bytes(method.as_bytes()).expect("method");
+        let request = Request::builder()
+            .method(method.clone())
+            .uri("/public/x")
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let answer = gateway.send(request).await;
+        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(
+            answer.headers["allow"],
+            "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+        );
+    }
+    assert!(gateway.seen().is_empty());
+    let answer = gateway
+        .send(post("/public/x", &[("expect", "100-continue")], "x"))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let seen = gateway.seen();
+    let [forwarded] = seen.as_slice() else {
+        panic!("forwarded once: {seen:?}")
+    };
+    assert!(
+        !forwarded.headers.contains_key("expect"),
+        "the gateway answers Expect itself"
+    );
+}
+
+#[tokio::test]
 async fn a_preflight_is_answered_204_and_never_forwarded() {
     let gateway = Harness::new(ROUTES);
     let request = Request::options("/api/x")
