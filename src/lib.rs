@@ -25,6 +25,7 @@ pub mod clock;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod http1;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;
