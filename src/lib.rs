@@ -7,7 +7,9 @@
 //!    [`auth`] (signature parsing and verification, app modes, webhook events, strict JSON),
 //!    [`config`] (the TOML file → validated types), `routes` (path matching), `cors` (CORS
 //!    rules), [`secret`] (the redacted `Secret`), [`clock`] (time as a dependency), `tls`
-//!    (certificates and keys from PEM files → rustls configurations, reloadable).
+//!    (certificates and keys from PEM files → rustls configurations, reloadable), [`http1`]
+//!    (an HTTP/1.1 head and chunked-body codec with strict framing rules; not yet on the
+//!    request path, which runs on hyper: benchmarked in `benches/http1.rs`).
 //! 2. **I/O services**, each knowing nothing of the pipeline: `upstream` (the HTTP/1.1 client,
 //!    its pools and failures, `builtin:echo`), `store` (replay marks and webhook dedupe, behind
 //!    one trait), `accesslog` (buffered access-log lines).
@@ -31,6 +33,7 @@ pub mod clock;
 pub mod config;
 mod cors;
 mod error;
+pub mod http1;
 pub mod metrics;
 mod outcome;
 pub mod proxy;

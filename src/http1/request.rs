@@ -1,0 +1,184 @@
+//! Request heads (server side): bytes from a client → `http::request::Parts` plus the framing
+//! and connection decisions the server driver acts on.
+
+use std::mem::MaybeUninit;
+
+use http::header::{HeaderValue, HOST};
+use http::{Method, Uri, Version};
+
+use super::fields::{has_bare_lf, scan_fields, FieldFacts};
+use super::{BodyFraming, Http1Error, Limits, Status, MAX_HEADERS_CAP};
+
+/// A parsed, checked request head.
+#[derive(Debug)]
+pub struct RequestHead {
+    /// Method, URI, version and headers, as the pipeline takes them. The received
+    /// `Content-Length` / `Transfer-Encoding` fields stay in `headers`; [`Self::framing`] is
+    /// the decision. For an absolute-form target, `Host` holds the target's authority.
+    pub parts: http::request::Parts,
+    /// Bytes the head took in the buffer (leading empty lines included); the body starts there.
+    pub head_len: usize,
+    /// How the body is delimited: `Length` (0 when no framing field was sent) or `Chunked`.
+    pub framing: BodyFraming,
+    /// Whether the connection may carry another request after this one's response.
+    pub keep_alive: bool,
+    /// HTTP/1.1 `Expect: 100-continue`: send `100 Continue` before reading the body.
+    pub expect_continue: bool,
+    /// The client asked for `Upgrade`; the gateway never switches protocols and relays
+    /// no upgrade, so this is informational (the field is hop-by-hop and gets stripped).
+    pub upgrade_requested: bool,
+}
+
+/// Parses a request head at the start of `buf`.
+///
+/// `Partial` when more bytes are needed (nothing is kept between calls: call again with the
+/// grown buffer). On `Complete`, the body starts at `head_len`: the driver advances its read
+/// buffer past the head (header values are copies, so the buffer is free to be reused).
+/// Errors are final: answer [`Http1Error::status`] and close.
+pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, Http1Error> {
+    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS_CAP];
+    let max_headers = limits.max_headers.min(MAX_HEADERS_CAP);
+    let slots = slots.get_mut(..max_headers).unwrap_or_default();
+    let mut request = httparse::Request::new(&mut []);
+    let head_len = match request.parse_with_uninit_headers(buf, slots)? {
+        httparse::Status::Partial => return partial(buf, limits),
+        httparse::Status::Complete(len) => len,
+    };
+    if head_len > limits.max_header_bytes {
+        return Err(Http1Error::HeadTooLarge);
+    }
+    if has_bare_lf(buf.get(..head_len).unwrap_or_default()) {
+        return Err(Http1Error::BareLineFeed);
+    }
+    build(&request, head_len, limits).map(Status::Complete)
+}
+
+/// Checks a complete head's request line and fields, and makes the `RequestHead`.
+fn build(
+    request: &httparse::Request<'_, '_>,
+    head_len: usize,
+    limits: &Limits,
+) -> Result<RequestHead, Http1Error> {
+    let (method, target, version) = request_line(request, limits)?;
+    let form = target_form(method, target.as_bytes())?;
+    let (facts, mut headers) = scan_fields(request.headers)?;
+    let framing = framing(version, &facts)?;
+    let uri = Uri::try_from(target).map_err(|_| Http1Error::InvalidTarget)?;
+    if form == TargetForm::Absolute {
+        // §3.2.2: the target's authority wins over any Host sent alongside it.
+        headers.insert(HOST, absolute_authority(&uri)?);
+    }
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method =
+        Method::from_bytes(method.as_bytes()).map_err(|_| Http1Error::Syntax("invalid method"))?;
+    parts.uri = uri;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(RequestHead {
+        parts,
+        head_len,
+        framing,
+        keep_alive: !facts.close && (version == Version::HTTP_11 || facts.keep_alive),
+        expect_continue: facts.expect_continue && version == Version::HTTP_11,
+        upgrade_requested: facts.upgrade,
+    })
+}
+
+/// Method, target and version, within `max_request_line`; `CONNECT` refused.
+fn request_line<'b>(
+    request: &httparse::Request<'_, 'b>,
+    limits: &Limits,
+) -> Result<(&'b str, &'b str, Version), Http1Error> {
+    let method = request.method.ok_or(Http1Error::Syntax("no method"))?;
+    let target = request.path.ok_or(Http1Error::Syntax("no target"))?;
+    // The line is `method SP target SP HTTP/1.x`.
+    let line = method.len().saturating_add(target.len()).saturating_add(10);
+    if line > limits.max_request_line {
+        return Err(Http1Error::RequestLineTooLong);
+    }
+    let version = match request.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(Http1Error::UnsupportedVersion),
+    };
+    if method == "CONNECT" {
+        return Err(Http1Error::ConnectUnsupported);
+    }
+    Ok((method, target, version))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetForm {
+    Origin,
+    Absolute,
+    Asterisk,
+}
+
+/// Host count and the body framing of a request (RFC 9112 §3.2, §6.1, §6.3).
+fn framing(version: Version, facts: &FieldFacts) -> Result<BodyFraming, Http1Error> {
+    if facts.host_count > 1 {
+        return Err(Http1Error::MultipleHost);
+    }
+    if facts.host_count == 0 && version == Version::HTTP_11 {
+        return Err(Http1Error::MissingHost);
+    }
+    match (facts.chunked, facts.content_length) {
+        (true, Some(_)) => Err(Http1Error::ContentLengthWithTransferEncoding),
+        (true, None) if version == Version::HTTP_10 => Err(Http1Error::TransferEncodingInHttp10),
+        (true, None) => Ok(BodyFraming::Chunked),
+        (false, Some(length)) => Ok(BodyFraming::Length(length)),
+        (false, None) => Ok(BodyFraming::Length(0)),
+    }
+}
+
+/// A head still incomplete: is it already over a limit?
+fn partial(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, Http1Error> {
+    if buf.len() >= limits.max_header_bytes {
+        return Err(Http1Error::HeadTooLarge);
+    }
+    if buf.len() > limits.max_request_line {
+        let line = buf.get(..limits.max_request_line).unwrap_or_default();
+        // Leading empty lines (§2.2) end in LF too, so they never trip this.
+        if !line.contains(&b'\n') {
+            return Err(Http1Error::RequestLineTooLong);
+        }
+    }
+    Ok(Status::Partial)
+}
+
+/// RFC 9112 §3.2: origin-form; absolute-form (`http`/`https`); `*` for `OPTIONS` only.
+fn target_form(method: &str, target: &[u8]) -> Result<TargetForm, Http1Error> {
+    if target.contains(&b'#') {
+        return Err(Http1Error::InvalidTarget);
+    }
+    match target {
+        [b'/', ..] => Ok(TargetForm::Origin),
+        b"*" if method == "OPTIONS" => Ok(TargetForm::Asterisk),
+        _ if starts_with_ignore_case(target, b"http://")
+            || starts_with_ignore_case(target, b"https://") =>
+        {
+            Ok(TargetForm::Absolute)
+        }
+        _ => Err(Http1Error::InvalidTarget),
+    }
+}
+
+fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
+    bytes
+        .get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
+
+/// The `Host` value of an absolute-form target: `http`/`https`, a non-empty authority without
+/// userinfo (RFC 9110 §4.2.4 says to treat userinfo as an error).
+fn absolute_authority(uri: &Uri) -> Result<HeaderValue, Http1Error> {
+    let scheme = uri.scheme_str().unwrap_or_default();
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(Http1Error::InvalidTarget);
+    }
+    let authority = uri.authority().ok_or(Http1Error::InvalidTarget)?.as_str();
+    if authority.is_empty() || authority.contains('@') {
+        return Err(Http1Error::InvalidTarget);
+    }
+    HeaderValue::from_str(authority).map_err(|_| Http1Error::InvalidTarget)
+}

@@ -1,0 +1,120 @@
+//! Request lines and `Host`: version, target forms, `CONNECT`, line length.
+
+use super::request::{error, parse};
+use crate::http1::{parse_request, Http1Error, Limits};
+
+#[test]
+fn http11_request_needs_exactly_one_host() {
+    assert_eq!(error(b"GET / HTTP/1.1\r\n\r\n"), Http1Error::MissingHost);
+    assert_eq!(
+        error(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
+        Http1Error::MultipleHost
+    );
+    assert_eq!(
+        error(b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"),
+        Http1Error::MultipleHost
+    );
+    assert!(
+        parse(b"GET / HTTP/1.0\r\n\r\n").is_ok(),
+        "HTTP/1.0 may omit Host"
+    );
+}
+
+#[test]
+fn host_must_be_host_and_optional_port() {
+    for host in ["a@b", "a b", "a/b", "a:b", "[::1", "[]", "h:80x", "a?b"] {
+        let err = error(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes());
+        assert_eq!(err, Http1Error::InvalidHost, "{host:?}");
+    }
+    for host in [
+        "",
+        "example.com",
+        "example.com:8080",
+        "10.0.0.1:80",
+        "[::1]",
+        "[::1]:443",
+        "h:",
+        "example.com \t",
+    ] {
+        assert!(
+            parse(format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes()).is_ok(),
+            "{host:?}"
+        );
+    }
+}
+
+#[test]
+fn connect_is_501() {
+    let err = error(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+    assert_eq!(err, Http1Error::ConnectUnsupported);
+    assert_eq!(err.status(), 501);
+}
+
+#[test]
+fn absolute_form_is_accepted_and_its_authority_replaces_host() {
+    let head = parse(b"GET http://Up.Example:81/a?b=1 HTTP/1.1\r\nHost: other\r\n\r\n").unwrap();
+    assert_eq!(head.parts.uri.path(), "/a");
+    assert_eq!(head.parts.uri.query(), Some("b=1"));
+    assert_eq!(head.parts.headers["host"], "Up.Example:81");
+    assert_eq!(head.parts.headers.get_all("host").iter().count(), 1);
+    assert!(parse(b"GET HTTPS://h/ HTTP/1.1\r\nHost: h\r\n\r\n").is_ok());
+    for target in ["http://user@h/", "ftp://h/", "http:///x", "mailto:a@b"] {
+        let err = error(format!("GET {target} HTTP/1.1\r\nHost: h\r\n\r\n").as_bytes());
+        assert_eq!(err, Http1Error::InvalidTarget, "{target:?}");
+    }
+}
+
+#[test]
+fn asterisk_form_only_for_options() {
+    let head = parse(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    assert_eq!(head.parts.uri.path(), "*");
+    assert_eq!(
+        error(b"GET * HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Http1Error::InvalidTarget
+    );
+}
+
+#[test]
+fn authority_form_and_fragments_are_400() {
+    assert_eq!(
+        error(b"GET h:80 HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Http1Error::InvalidTarget
+    );
+    assert_eq!(
+        error(b"GET /a#b HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Http1Error::InvalidTarget
+    );
+    assert_eq!(
+        error(b"GET a/b HTTP/1.1\r\nHost: h\r\n\r\n"),
+        Http1Error::InvalidTarget
+    );
+}
+
+#[test]
+fn versions_other_than_10_and_11_are_505() {
+    for version in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/11"] {
+        let err = error(format!("GET / {version}\r\nHost: h\r\n\r\n").as_bytes());
+        assert_eq!(err, Http1Error::UnsupportedVersion, "{version}");
+        assert_eq!(err.status(), 505);
+    }
+}
+
+#[test]
+fn request_line_over_max_request_line_is_414() {
+    let limits = Limits {
+        max_request_line: 32,
+        ..Limits::default()
+    };
+    let long = format!("GET /{} HTTP/1.1\r\nHost: h\r\n\r\n", "a".repeat(40));
+    assert_eq!(
+        parse_request(long.as_bytes(), &limits).unwrap_err(),
+        Http1Error::RequestLineTooLong
+    );
+    assert_eq!(
+        parse_request(&long.as_bytes()[..36], &limits).unwrap_err(),
+        Http1Error::RequestLineTooLong,
+        "refused before the line ends"
+    );
+    let fits = format!("GET /{} HTTP/1.1\r\nHost: h\r\n\r\n", "a".repeat(18));
+    assert!(parse_request(fits.as_bytes(), &limits).is_ok());
+}
