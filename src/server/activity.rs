@@ -4,7 +4,8 @@
 //! [`State`] is the pure part (transitions take `now`; [`State::due`] says what is due when).
 //! [`Activity`] shares it between the connection's driver, its service, its response bodies
 //! and its I/O, and wakes the driver only when a deadline moves before the one its timer is
-//! set for.
+//! set for. [`tracked`] holds a request in flight and its response body, which report whom the
+//! request waits on.
 //!
 //! A request in flight waits on its source (the service preparing the response, the upstream
 //! producing the next frame: the route's timeouts apply) or on the client (the response is
@@ -15,14 +16,15 @@
 //! full starts it too, in any state (an HTTP/1 answer can end in hyper's buffer and hold back
 //! the pipelined request behind it).
 
-use std::pin::Pin;
+mod tracked;
+
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http_body::{Body, Frame, SizeHint};
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+pub(super) use self::tracked::{InFlight, Tracked};
 
 /// The timeouts of an open connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,10 +268,7 @@ impl Activity {
     /// A request reached the service; it is in flight until the returned guard drops.
     pub(super) fn start_request(self: &Arc<Self>) -> InFlight {
         self.update(State::start_request);
-        InFlight {
-            activity: self.clone(),
-            waiting: Waiting::OnSource,
-        }
+        InFlight::new(self.clone())
     }
 
     /// A write to the client found its socket full (`blocked`), or went through.
@@ -328,81 +327,6 @@ impl Activity {
             change(state);
             state.wakes_driver(self.timeouts)
         });
-    }
-}
-
-/// One request in flight on a connection, and whom it waits on; dropping it ends the request.
-#[derive(Debug)]
-pub(super) struct InFlight {
-    activity: Arc<Activity>,
-    waiting: Waiting,
-}
-
-impl InFlight {
-    /// The request now waits on `waiting`.
-    fn wait_on(&mut self, waiting: Waiting) {
-        let before = std::mem::replace(&mut self.waiting, waiting);
-        // A body still waiting on its source changes nothing: no clock read, no lock.
-        if before == Waiting::OnSource && waiting == Waiting::OnSource {
-            return;
-        }
-        let now = Instant::now();
-        self.activity
-            .update(|state| state.waiting_changed(now, before, waiting));
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let now = Instant::now();
-        let waiting = self.waiting;
-        self.activity
-            .update(|state| state.finish_request(now, waiting));
-    }
-}
-
-/// A response body that keeps its request in flight until it has been sent or dropped, and
-/// tells whether it waits on the client (from creation and after each frame, until hyper asks
-/// for the next) or on its source (while producing a frame returns `Pending`).
-#[derive(Debug)]
-pub(super) struct Tracked<B> {
-    body: B,
-    in_flight: InFlight,
-}
-
-impl<B> Tracked<B> {
-    /// `body`, ready to send: it waits on the client from now, and `in_flight` ends with it.
-    pub(super) fn new(body: B, mut in_flight: InFlight) -> Tracked<B> {
-        in_flight.wait_on(Waiting::OnClient);
-        Tracked { body, in_flight }
-    }
-}
-
-impl<B: Body + Unpin> Body for Tracked<B> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
-        // A frame handed over waits on the client; an error or the end leaves nothing to send.
-        let waiting = match &polled {
-            Poll::Ready(Some(Ok(_))) => Waiting::OnClient,
-            _ => Waiting::OnSource,
-        };
-        this.in_flight.wait_on(waiting);
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 

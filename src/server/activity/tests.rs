@@ -1,7 +1,9 @@
 use std::collections::VecDeque;
-use std::task::Waker;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
+use http_body::{Body, Frame};
 
 use super::*;
 
