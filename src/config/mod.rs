@@ -7,6 +7,7 @@
 mod context;
 mod convert;
 mod error;
+mod files;
 mod keyring;
 mod policy;
 mod raw;
@@ -359,47 +360,5 @@ impl Config {
         let raw: raw::RawConfig = serde_path_to_error::deserialize(deserializer)
             .map_err(|err| error::parse_error(path, text, &err))?;
         convert::convert(raw, path, env)
-    }
-
-    /// The secret files a config file names, read as far as it parses (nothing when it does
-    /// not): after a failed reload these are watched too, so that a secret mounted later than
-    /// its config is picked up.
-    pub fn declared_files(path: &Path) -> Vec<PathBuf> {
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return Vec::new();
-        };
-        let Ok(raw) = toml::from_str::<raw::RawConfig>(&text) else {
-            return Vec::new();
-        };
-        let mut files = tls::declared_files(&raw);
-        files.extend(
-            raw.keyrings
-                .into_values()
-                .flat_map(|keyring| keyring.secrets)
-                .filter_map(|secret| secret.file.map(PathBuf::from)),
-        );
-        files
-    }
-
-    /// Every file this configuration depends on: the config file, each secret file and each
-    /// TLS certificate, key and CA file.
-    pub fn referenced_files(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.path.clone()];
-        for tls in [&self.server.tls, &self.admin.tls].into_iter().flatten() {
-            files.extend([tls.cert_file.clone(), tls.key_file.clone()]);
-        }
-        let upstream = &self.upstream.tls.files;
-        files.extend(upstream.ca_file.iter().cloned());
-        if let Some((cert, key)) = &upstream.client_pair {
-            files.extend([cert.clone(), key.clone()]);
-        }
-        for keyring in self.keyrings.values() {
-            for secret in &keyring.secrets {
-                if let SecretSource::File(path) = &secret.source {
-                    files.push(path.clone());
-                }
-            }
-        }
-        files
     }
 }
