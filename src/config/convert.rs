@@ -10,7 +10,7 @@ use http::HeaderName;
 use ipnet::IpNet;
 
 use super::context::{upstream_target, Ctx};
-use super::raw::{RawConfig, RawLog, RawServer, RawUpstream};
+use super::raw::{RawAdmin, RawConfig, RawKeyring, RawLog, RawReload, RawServer, RawUpstream};
 use super::*;
 use crate::tls::server::Offer;
 
@@ -26,44 +26,16 @@ pub(super) fn convert(
         warnings: Vec::new(),
     };
     let server = server(&ctx, &raw.server)?;
-    let admin = AdminConfig {
-        listen: ctx.socket_addr(
-            "admin.listen",
-            raw.admin.listen.as_deref(),
-            "127.0.0.1:9090",
-        )?,
-        tls: super::tls::listener(&ctx, "admin.tls", raw.admin.tls.as_ref(), Offer::Http1)?,
-    };
+    let admin = admin(&ctx, &raw.admin)?;
     if let Some(warning) = exposed_admin(&ctx, admin.listen) {
         ctx.warnings.push(warning);
     }
     let upstream = upstream(&ctx, &raw.upstream)?;
     let identity = identity(&ctx, raw.identity.header_prefix.as_deref())?;
-    let tolerance = ctx.duration(
-        "signature.tolerance",
-        raw.signature.tolerance.as_deref(),
-        Duration::from_secs(300),
-    )?;
-    if tolerance.as_secs() == 0 {
-        return Err(ctx.err(
-            "signature.tolerance",
-            "must be at least 1s (a tolerance of 0 would disable the recency check)",
-        ));
-    }
+    let tolerance_secs = tolerance_secs(&ctx, raw.signature.tolerance.as_deref())?;
     let log = log(&ctx, &raw.log)?;
-    let reload = ReloadConfig {
-        poll_interval: ctx.duration(
-            "reload.poll_interval",
-            raw.reload.poll_interval.as_deref(),
-            Duration::from_secs(30),
-        )?,
-        watch: raw.reload.watch.unwrap_or(true),
-    };
-    let mut keyrings = BTreeMap::new();
-    for (name, keyring) in raw.keyrings {
-        let converted = super::keyring::keyring(&mut ctx, &name, keyring)?;
-        keyrings.insert(name, converted);
-    }
+    let reload = reload(&ctx, &raw.reload)?;
+    let keyrings = keyrings(&mut ctx, raw.keyrings)?;
     let routes = super::route::routes(&ctx, raw.routes, &keyrings)?;
     if routes.is_empty() {
         ctx.warnings
@@ -75,12 +47,20 @@ pub(super) fn convert(
         admin,
         upstream,
         identity,
-        tolerance_secs: i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX),
+        tolerance_secs,
         log,
         reload,
         keyrings,
         routes,
         warnings: ctx.warnings,
+    })
+}
+
+/// `[admin]`.
+fn admin(ctx: &Ctx<'_>, raw: &RawAdmin) -> Result<AdminConfig, ConfigError> {
+    Ok(AdminConfig {
+        listen: ctx.socket_addr("admin.listen", raw.listen.as_deref(), "127.0.0.1:9090")?,
+        tls: super::tls::listener(ctx, "admin.tls", raw.tls.as_ref(), Offer::Http1)?,
     })
 }
 
@@ -97,7 +77,46 @@ fn exposed_admin(ctx: &Ctx<'_>, listen: SocketAddr) -> Option<String> {
     ))
 }
 
+/// `[server]`. Keys are read in this order, so the first bad one is the one reported.
 fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
+    let (max_body_bytes, max_buffered_bytes) = body_budget(ctx, raw)?;
+    let max_header_bytes = max_header_bytes(ctx, raw.max_header_bytes)?;
+    let trusted_proxies = trusted_proxies(ctx, raw.trusted_proxies.as_deref())?;
+    let listen = ctx.socket_addr("server.listen", raw.listen.as_deref(), "0.0.0.0:8080")?;
+    let tls = super::tls::listener(ctx, "server.tls", raw.tls.as_ref(), Offer::Http2AndHttp1)?;
+    let timeouts = server_timeouts(ctx, raw)?;
+    Ok(ServerConfig {
+        listen,
+        tls,
+        max_body_bytes,
+        max_buffered_bytes,
+        max_header_bytes,
+        header_read_timeout: timeouts.header_read,
+        body_read_timeout: timeouts.body_read,
+        idle_timeout: timeouts.idle,
+        send_timeout: timeouts.send,
+        http2_keepalive_interval: timeouts.http2_keepalive_interval,
+        trusted_proxies,
+        shutdown_delay: timeouts.shutdown_delay,
+        shutdown_grace: timeouts.shutdown_grace,
+        max_in_flight: ctx.bounded(
+            "server.max_in_flight",
+            raw.max_in_flight,
+            10_000,
+            10_000_000,
+        )?,
+        max_connections: ctx.bounded(
+            "server.max_connections",
+            raw.max_connections,
+            10_000,
+            1_000_000,
+        )?,
+        workers: workers(ctx, raw.workers)?,
+    })
+}
+
+/// `server.max_body_bytes` and `server.max_buffered_bytes`, the budget that must hold one body.
+fn body_budget(ctx: &Ctx<'_>, raw: &RawServer) -> Result<(usize, usize), ConfigError> {
     let max_body_bytes = ctx.bounded(
         "server.max_body_bytes",
         raw.max_body_bytes,
@@ -120,17 +139,22 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
             ),
         ));
     }
-    let max_header_bytes = ctx.bounded(
-        "server.max_header_bytes",
-        raw.max_header_bytes,
-        64 << 10,
-        1 << 20,
-    )?;
+    Ok((max_body_bytes, max_buffered_bytes))
+}
+
+/// `server.max_header_bytes`: at least 8192.
+fn max_header_bytes(ctx: &Ctx<'_>, raw: Option<u64>) -> Result<usize, ConfigError> {
+    let max_header_bytes = ctx.bounded("server.max_header_bytes", raw, 64 << 10, 1 << 20)?;
     if max_header_bytes < 8192 {
         return Err(ctx.err("server.max_header_bytes", "must be at least 8192"));
     }
+    Ok(max_header_bytes)
+}
+
+/// `server.trusted_proxies`: IP addresses and CIDRs.
+fn trusted_proxies(ctx: &Ctx<'_>, raw: Option<&[String]>) -> Result<Vec<IpNet>, ConfigError> {
     let mut trusted_proxies = Vec::new();
-    for (index, text) in raw.trusted_proxies.iter().flatten().enumerate() {
+    for (index, text) in raw.into_iter().flatten().enumerate() {
         let key = format!("server.trusted_proxies[{index}]");
         let net = text
             .parse::<IpNet>()
@@ -143,28 +167,39 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
             })?;
         trusted_proxies.push(net);
     }
-    Ok(ServerConfig {
-        listen: ctx.socket_addr("server.listen", raw.listen.as_deref(), "0.0.0.0:8080")?,
-        tls: super::tls::listener(ctx, "server.tls", raw.tls.as_ref(), Offer::Http2AndHttp1)?,
-        max_body_bytes,
-        max_buffered_bytes,
-        max_header_bytes,
-        header_read_timeout: ctx.positive_duration(
+    Ok(trusted_proxies)
+}
+
+/// The durations of `[server]`.
+struct ServerTimeouts {
+    header_read: Duration,
+    body_read: Duration,
+    idle: Duration,
+    send: Duration,
+    http2_keepalive_interval: Duration,
+    shutdown_delay: Duration,
+    shutdown_grace: Duration,
+}
+
+/// The durations of `[server]`, in the order they are checked.
+fn server_timeouts(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerTimeouts, ConfigError> {
+    Ok(ServerTimeouts {
+        header_read: ctx.positive_duration(
             "server.header_read_timeout",
             raw.header_read_timeout.as_deref(),
             Duration::from_secs(10),
         )?,
-        body_read_timeout: ctx.positive_duration(
+        body_read: ctx.positive_duration(
             "server.body_read_timeout",
             raw.body_read_timeout.as_deref(),
             Duration::from_secs(10),
         )?,
-        idle_timeout: ctx.positive_duration(
+        idle: ctx.positive_duration(
             "server.idle_timeout",
             raw.idle_timeout.as_deref(),
             Duration::from_secs(60),
         )?,
-        send_timeout: ctx.positive_duration(
+        send: ctx.positive_duration(
             "server.send_timeout",
             raw.send_timeout.as_deref(),
             Duration::from_secs(60),
@@ -174,7 +209,6 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
             raw.http2_keepalive_interval.as_deref(),
             Duration::from_secs(60),
         )?,
-        trusted_proxies,
         shutdown_delay: ctx.duration(
             "server.shutdown_delay",
             raw.shutdown_delay.as_deref(),
@@ -185,26 +219,16 @@ fn server(ctx: &Ctx<'_>, raw: &RawServer) -> Result<ServerConfig, ConfigError> {
             raw.shutdown_grace.as_deref(),
             Duration::from_secs(30),
         )?,
-        max_in_flight: ctx.bounded(
-            "server.max_in_flight",
-            raw.max_in_flight,
-            10_000,
-            10_000_000,
-        )?,
-        max_connections: ctx.bounded(
-            "server.max_connections",
-            raw.max_connections,
-            10_000,
-            1_000_000,
-        )?,
-        workers: match raw.workers {
-            None => 0,
-            Some(n) if n <= 1024 => n as usize,
-            Some(n) => {
-                return Err(ctx.err("server.workers", format!("{n} is above the limit of 1024")))
-            }
-        },
     })
+}
+
+/// `server.workers`: 0 (one per CPU) unless set, at most 1024.
+fn workers(ctx: &Ctx<'_>, raw: Option<u64>) -> Result<usize, ConfigError> {
+    match raw {
+        None => Ok(0),
+        Some(n) if n <= 1024 => Ok(n as usize),
+        Some(n) => Err(ctx.err("server.workers", format!("{n} is above the limit of 1024"))),
+    }
 }
 
 fn upstream(ctx: &Ctx<'_>, raw: &RawUpstream) -> Result<UpstreamConfig, ConfigError> {
@@ -292,4 +316,41 @@ fn log(ctx: &Ctx<'_>, raw: &RawLog) -> Result<LogConfig, ConfigError> {
         ));
     }
     Ok(LogConfig { format, level })
+}
+
+/// `signature.tolerance` in whole seconds: at least one.
+fn tolerance_secs(ctx: &Ctx<'_>, text: Option<&str>) -> Result<i64, ConfigError> {
+    let tolerance = ctx.duration("signature.tolerance", text, Duration::from_secs(300))?;
+    if tolerance.as_secs() == 0 {
+        return Err(ctx.err(
+            "signature.tolerance",
+            "must be at least 1s (a tolerance of 0 would disable the recency check)",
+        ));
+    }
+    Ok(i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// `[reload]`.
+fn reload(ctx: &Ctx<'_>, raw: &RawReload) -> Result<ReloadConfig, ConfigError> {
+    Ok(ReloadConfig {
+        poll_interval: ctx.duration(
+            "reload.poll_interval",
+            raw.poll_interval.as_deref(),
+            Duration::from_secs(30),
+        )?,
+        watch: raw.watch.unwrap_or(true),
+    })
+}
+
+/// `[keyrings.NAME]`, each with its secrets loaded.
+fn keyrings(
+    ctx: &mut Ctx<'_>,
+    raw: BTreeMap<String, RawKeyring>,
+) -> Result<BTreeMap<String, KeyringConfig>, ConfigError> {
+    let mut keyrings = BTreeMap::new();
+    for (name, keyring) in raw {
+        let converted = super::keyring::keyring(ctx, &name, keyring)?;
+        keyrings.insert(name, converted);
+    }
+    Ok(keyrings)
 }
