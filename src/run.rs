@@ -51,24 +51,44 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     let metrics = Metrics::register(&registry)?;
-    let data = TcpListener::bind(config.server.listen)
-        .await
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "cannot listen on {} (server.listen): {err}",
-                config.server.listen
-            )
-        })?;
-    let admin = TcpListener::bind(config.admin.listen)
-        .await
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "cannot listen on {} (admin.listen): {err}",
-                config.admin.listen
-            )
-        })?;
+    let data = bind(config.server.listen, "server.listen").await?;
+    let admin = bind(config.admin.listen, "admin.listen").await?;
     let (data_addr, admin_addr) = (data.local_addr()?, admin.local_addr()?);
     let path: PathBuf = config.path.clone();
+    let (gateway, access_log) = first_gateway(config, clock, metrics);
+    let reloader = Reloader::new(gateway.clone(), path);
+    let (stop, phase) = watch::channel(Phase::Serving);
+    let admin_state = Admin {
+        gateway: gateway.clone(),
+        registry,
+        reloader: reloader.clone(),
+    };
+    let tasks = spawn_tasks(data, admin, admin_state, access_log, &phase);
+    tracing::info!(listen = %data_addr, admin = %admin_addr, upstream = %gateway.snapshot().config.upstream.target, version = env!("CARGO_PKG_VERSION"), "stripe-app-gateway started");
+    Ok(Running {
+        data_addr,
+        admin_addr,
+        gateway,
+        reloader,
+        stop,
+        tasks,
+    })
+}
+
+/// Binds `addr`, the value of the config key `key`; the error names both.
+async fn bind(addr: SocketAddr, key: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {addr} ({key}): {err}"))
+}
+
+/// The gateway serving `config` as its first snapshot, announced as a successful load (its
+/// warnings and expiring secrets logged, expiry metrics set), and its access log.
+fn first_gateway(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    metrics: Metrics,
+) -> (Arc<Gateway>, Arc<AccessLog>) {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
@@ -85,20 +105,27 @@ pub async fn start(
         metrics,
         access_log: access_log.clone(),
     });
-    let reloader = Reloader::new(gateway.clone(), path);
-    let (stop, phase) = watch::channel(Phase::Serving);
+    (gateway, access_log)
+}
+
+/// Spawns the named tasks, each until its [`Phase`]: the data server (until it stops
+/// accepting), then the admin server, the reload watcher, the access-log flusher and the
+/// reaper of idle upstream connections (until stopped).
+fn spawn_tasks(
+    data: TcpListener,
+    admin: TcpListener,
+    admin_state: Admin,
+    access_log: Arc<AccessLog>,
+    phase: &watch::Receiver<Phase>,
+) -> Vec<JoinHandle<()>> {
     let until = |wanted: Phase| {
         let mut phase = phase.clone();
         async move {
             let _ = phase.wait_for(|now| *now >= wanted).await;
         }
     };
-    let admin_state = Admin {
-        gateway: gateway.clone(),
-        registry,
-        reloader: reloader.clone(),
-    };
-    let tasks = vec![
+    let (gateway, reloader) = (admin_state.gateway.clone(), admin_state.reloader.clone());
+    vec![
         tokio::spawn(crate::server::serve(
             data,
             gateway.clone(),
@@ -109,25 +136,13 @@ pub async fn start(
             admin_state,
             until(Phase::Stopped),
         )),
-        reload::spawn_watch(reloader.clone(), until(Phase::Stopped)),
+        reload::spawn_watch(reloader, until(Phase::Stopped)),
         tokio::spawn(crate::accesslog::flusher(access_log, until(Phase::Stopped))),
         tokio::spawn(crate::upstream::reap_idle(
-            {
-                let gateway = gateway.clone();
-                move || gateway.snapshot().client.clone()
-            },
+            move || gateway.snapshot().client.clone(),
             until(Phase::Stopped),
         )),
-    ];
-    tracing::info!(listen = %data_addr, admin = %admin_addr, upstream = %gateway.snapshot().config.upstream.target, version = env!("CARGO_PKG_VERSION"), "stripe-app-gateway started");
-    Ok(Running {
-        data_addr,
-        admin_addr,
-        gateway,
-        reloader,
-        stop,
-        tasks,
-    })
+    ]
 }
 
 impl Running {
