@@ -16,6 +16,8 @@ pub(super) fn check(path: &Path) -> u8 {
     0
 }
 
+/// Prints the listeners, keyrings and routes of `config` with each expiry as of `now`, then its
+/// warnings.
 fn print_summary(config: &Config, now: i64) {
     say!("config {}: ok", config.path.display());
     say!(
@@ -24,6 +26,16 @@ fn print_summary(config: &Config, now: i64) {
         config.admin.listen,
         config.upstream.target
     );
+    print_tls(config, now);
+    print_keyrings(config, now);
+    print_routes(config);
+    for warning in &config.warnings {
+        say!("warning: {warning}");
+    }
+}
+
+/// One line per TLS listener: its certificate and until when it is valid.
+fn print_tls(config: &Config, now: i64) {
     for (listener, tls) in config.tls_listeners() {
         let at = tls.leaf.not_after;
         let expiry = if at <= now {
@@ -39,6 +51,10 @@ fn print_summary(config: &Config, now: i64) {
             rfc3339(at)
         );
     }
+}
+
+/// One line per keyring, then one per secret: where it came from and its expiry.
+fn print_keyrings(config: &Config, now: i64) {
     for (name, keyring) in &config.keyrings {
         say!(
             "keyring {name} ({}, {} secret(s))",
@@ -57,6 +73,10 @@ fn print_summary(config: &Config, now: i64) {
             say!("  secret {} from {}: {expiry}", secret.id, secret.source);
         }
     }
+}
+
+/// One line per route: its path, methods, auth and CORS.
+fn print_routes(config: &Config) {
     for route in &config.routes {
         let path = match &route.path {
             PathMatch::Exact(p) => format!("path {p}"),
@@ -80,9 +100,6 @@ fn print_summary(config: &Config, now: i64) {
             route.id,
             if route.cors { ", cors" } else { "" }
         );
-    }
-    for warning in &config.warnings {
-        say!("warning: {warning}");
     }
 }
 
