@@ -85,7 +85,18 @@ fn histogram(
 impl Metrics {
     /// Creates every metric and registers it (and the process collector) into `registry`.
     pub(crate) fn register(registry: &Registry) -> prometheus::Result<Metrics> {
-        let metrics = Metrics {
+        let metrics = Metrics::unregistered()?;
+        metrics.register_into(registry)?;
+        metrics
+            .build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        Ok(metrics)
+    }
+
+    /// Every metric, created but not registered anywhere yet.
+    fn unregistered() -> prometheus::Result<Metrics> {
+        Ok(Metrics {
             requests: IntCounterVec::new(opts("requests_total", "Requests answered, by route and HTTP status."), &["route", "status"])?,
             request_duration: histogram("request_duration_seconds", "Time from request head to response head, by route.", LATENCY_BUCKETS, &["route"])?,
             auth_decisions: IntCounterVec::new(
@@ -120,35 +131,33 @@ impl Metrics {
                 &["route", "outcome"],
             )?,
             build_info: IntGaugeVec::new(opts("build_info", "Always 1; the version label tells the build."), &["version"])?,
-        };
-        registry.register(Box::new(metrics.requests.clone()))?;
-        registry.register(Box::new(metrics.request_duration.clone()))?;
-        registry.register(Box::new(metrics.auth_decisions.clone()))?;
-        registry.register(Box::new(metrics.secret_matches.clone()))?;
-        registry.register(Box::new(metrics.signature_age.clone()))?;
-        registry.register(Box::new(metrics.upstream_duration.clone()))?;
-        registry.register(Box::new(metrics.upstream_errors.clone()))?;
-        registry.register(Box::new(metrics.in_flight.clone()))?;
-        registry.register(Box::new(metrics.buffered_body_bytes.clone()))?;
-        registry.register(Box::new(metrics.config_reloads.clone()))?;
-        registry.register(Box::new(metrics.config_last_reload_success.clone()))?;
-        registry.register(Box::new(
-            metrics.config_last_reload_success_timestamp.clone(),
-        ))?;
-        registry.register(Box::new(metrics.secret_not_after.clone()))?;
-        registry.register(Box::new(metrics.tls_cert_not_after.clone()))?;
-        registry.register(Box::new(metrics.webhook_events.clone()))?;
-        registry.register(Box::new(metrics.build_info.clone()))?;
+        })
+    }
+
+    /// Registers every metric, then the process collector, into `registry`.
+    fn register_into(&self, registry: &Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.requests.clone()))?;
+        registry.register(Box::new(self.request_duration.clone()))?;
+        registry.register(Box::new(self.auth_decisions.clone()))?;
+        registry.register(Box::new(self.secret_matches.clone()))?;
+        registry.register(Box::new(self.signature_age.clone()))?;
+        registry.register(Box::new(self.upstream_duration.clone()))?;
+        registry.register(Box::new(self.upstream_errors.clone()))?;
+        registry.register(Box::new(self.in_flight.clone()))?;
+        registry.register(Box::new(self.buffered_body_bytes.clone()))?;
+        registry.register(Box::new(self.config_reloads.clone()))?;
+        registry.register(Box::new(self.config_last_reload_success.clone()))?;
+        registry.register(Box::new(self.config_last_reload_success_timestamp.clone()))?;
+        registry.register(Box::new(self.secret_not_after.clone()))?;
+        registry.register(Box::new(self.tls_cert_not_after.clone()))?;
+        registry.register(Box::new(self.webhook_events.clone()))?;
+        registry.register(Box::new(self.build_info.clone()))?;
         #[cfg(target_os = "linux")]
         // Standard `process_*` names, as every process dashboard expects them.
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
-        metrics
-            .build_info
-            .with_label_values(&[env!("CARGO_PKG_VERSION")])
-            .set(1);
-        Ok(metrics)
+        Ok(())
     }
 }
 
