@@ -92,12 +92,7 @@ impl Reloader {
         let before = fingerprint_of_path(&self.path, &old_files);
         // What a failed load depends on, fingerprinted before reading it: a file fixed while
         // (or right after) this load fails differs from this and is loaded by the next check.
-        let mut attempted = old_files.clone();
-        for declared in Config::declared_files(&self.path) {
-            if !attempted.contains(&declared) {
-                attempted.push(declared);
-            }
-        }
+        let attempted = self.attempted_files(&old_files);
         let attempted_fingerprint = fingerprint_of_path(&self.path, &attempted);
         let mut config = match Config::load(&self.path) {
             Ok(config) => config,
@@ -106,24 +101,13 @@ impl Reloader {
                     files: attempted,
                     fingerprint: attempted_fingerprint,
                 };
-                metrics.config_reloads.with_label_values(&["failure"]).inc();
-                metrics.config_last_reload_success.set(0);
-                tracing::error!(trigger, file = %error.file.display(), key = %error.key, reason = %error.reason, "reload failed; still serving the previous configuration");
+                record_failure(metrics, trigger, &error);
                 return Err(error);
             }
         };
         let restart_required = keep_restart_keys(&mut config, &current.config);
-        for key in &restart_required {
-            tracing::warn!(
-                trigger,
-                key,
-                "changed value needs a restart; keeping the running one"
-            );
-        }
+        log_findings(trigger, &restart_required, &config.warnings);
         let warnings = config.warnings.clone();
-        for warning in &warnings {
-            tracing::warn!(trigger, "{warning}");
-        }
         let files = config.referenced_files();
         let snapshot = Snapshot::build(config, Some(&current), metrics);
         publish_secret_expiry(metrics, &snapshot);
@@ -144,6 +128,18 @@ impl Reloader {
             restart_required,
             warnings,
         })
+    }
+
+    /// The files a load now depends on, whatever its outcome: those of the running config and
+    /// those the config file declares.
+    fn attempted_files(&self, old_files: &[PathBuf]) -> Vec<PathBuf> {
+        let mut attempted = old_files.to_vec();
+        for declared in Config::declared_files(&self.path) {
+            if !attempted.contains(&declared) {
+                attempted.push(declared);
+            }
+        }
+        attempted
     }
 
     /// Reloads if the content of the files the last attempt depended on has changed.
@@ -190,6 +186,27 @@ pub(crate) fn record_success(metrics: &Metrics) {
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     metrics.config_last_reload_success_timestamp.set(now);
+}
+
+/// Marks a failed load in the metrics and logs why the previous configuration stays.
+fn record_failure(metrics: &Metrics, trigger: &str, error: &ConfigError) {
+    metrics.config_reloads.with_label_values(&["failure"]).inc();
+    metrics.config_last_reload_success.set(0);
+    tracing::error!(trigger, file = %error.file.display(), key = %error.key, reason = %error.reason, "reload failed; still serving the previous configuration");
+}
+
+/// Logs the keys kept until a restart and the new config's warnings.
+fn log_findings(trigger: &str, restart_required: &[String], warnings: &[String]) {
+    for key in restart_required {
+        tracing::warn!(
+            trigger,
+            key,
+            "changed value needs a restart; keeping the running one"
+        );
+    }
+    for warning in warnings {
+        tracing::warn!(trigger, "{warning}");
+    }
 }
 
 /// Sets `secret_not_after_timestamp_seconds` for every secret of `snapshot` that has one (and
