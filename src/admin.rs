@@ -15,7 +15,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus::Registry;
 use serde_json::json;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::proxy::Gateway;
 use crate::reload::Reloader;
@@ -28,13 +29,18 @@ pub(crate) struct Admin {
     pub reloader: Arc<Reloader>,
 }
 
+/// Admin connections open at once; more wait in the listen queue, so that clients of the admin
+/// listener can never take the descriptors the data listener needs.
+const MAX_ADMIN_CONNECTIONS: usize = 64;
+
 /// Serves the admin endpoints on `listener` until `stop` resolves.
 pub(crate) async fn serve(listener: TcpListener, admin: Admin, stop: impl Future<Output = ()>) {
     tokio::pin!(stop);
+    let limit = Arc::new(Semaphore::new(MAX_ADMIN_CONNECTIONS));
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+            accepted = accept(&listener, &limit) => {
+                let Some((stream, permit)) = accepted else { continue };
                 let tls = admin.gateway.snapshot().config.admin.tls.as_ref().map(crate::tls::ListenerTls::acceptor);
                 let admin = admin.clone();
                 let service = service_fn(move |request| {
@@ -51,9 +57,28 @@ pub(crate) async fn serve(listener: TcpListener, admin: Admin, stop: impl Future
                         .header_read_timeout(head)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
+                    drop(permit);
                 });
             }
             () = &mut stop => break,
+        }
+    }
+}
+
+/// Accepts one connection once fewer than [`MAX_ADMIN_CONNECTIONS`] are open; `None` after an
+/// accept error (logged, with a pause so that running out of descriptors does not spin).
+async fn accept(
+    listener: &TcpListener,
+    limit: &Arc<Semaphore>,
+) -> Option<(TcpStream, OwnedSemaphorePermit)> {
+    // The semaphore is never closed, so acquiring only waits.
+    let permit = limit.clone().acquire_owned().await.ok()?;
+    match listener.accept().await {
+        Ok((stream, _)) => Some((stream, permit)),
+        Err(err) => {
+            tracing::warn!(error = %err, "admin accept failed");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            None
         }
     }
 }

@@ -105,6 +105,16 @@ impl Reloader {
                 return Err(error);
             }
         };
+        if let Some(error) =
+            tls::expired_replacement(&config, &current.config, self.gateway.clock().now())
+        {
+            *state = Loaded {
+                files: attempted,
+                fingerprint: attempted_fingerprint,
+            };
+            record_failure(metrics, trigger, &error);
+            return Err(error);
+        }
         let restart_required = keep_restart_keys(&mut config, &current.config);
         log_findings(trigger, &restart_required, &config.warnings);
         let warnings = config.warnings.clone();

@@ -1,7 +1,7 @@
 //! The reload steps that concern TLS: publishing and warning about certificate expiry, and
 //! keeping a listener's TLS on or off until a restart.
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::metrics::Metrics;
 
 /// Certificates expiring within this window are warned about (hourly, with the secrets).
@@ -44,4 +44,34 @@ pub(crate) fn keep_listener_presence(new: &mut Config, running: &Config) -> Vec<
         new.admin.tls = running.admin.tls.clone();
     }
     changed
+}
+
+/// A reload must not swap a listener's valid certificate for one that has already expired (a
+/// bad push from a certificate manager would otherwise take every replica out of rotation):
+/// the error that refuses it, if `new` does. A listener whose running certificate has expired
+/// too takes the new one (nothing valid is lost).
+pub(crate) fn expired_replacement(new: &Config, running: &Config, now: i64) -> Option<ConfigError> {
+    new.tls_listeners().find_map(|(listener, tls)| {
+        let running_valid = running
+            .tls_listeners()
+            .any(|(name, old)| name == listener && old.leaf.not_after > now);
+        (tls.leaf.not_after <= now && running_valid).then(|| ConfigError {
+            file: new.path.clone(),
+            key: format!("{}.tls.cert_file", config_section(listener)),
+            reason: format!(
+                "{}: the certificate expired at Unix time {}; the running certificate, still \
+                 valid, is kept",
+                tls.cert_file.display(),
+                tls.leaf.not_after
+            ),
+        })
+    })
+}
+
+/// The config section of a listener's metric label.
+fn config_section(listener: &str) -> &'static str {
+    match listener {
+        "admin" => "admin",
+        _ => "server",
+    }
 }

@@ -364,3 +364,35 @@ async fn a_request_the_client_abandons_is_still_recorded_as_499() {
     .await;
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn admin_connections_are_bounded_and_the_next_one_waits_its_turn() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let gateway = TestGateway::start(&config_text("builtin:echo", &app_route(""))).await;
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        held.push(
+            deadline(tokio::net::TcpStream::connect(gateway.admin))
+                .await
+                .expect("connect"),
+        );
+    }
+    // The 65th is accepted by the kernel but not served while 64 are open.
+    let mut next = deadline(tokio::net::TcpStream::connect(gateway.admin))
+        .await
+        .expect("connect");
+    deadline(next.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"))
+        .await
+        .expect("write");
+    let mut reply = Vec::new();
+    let early = tokio::time::timeout(Duration::from_millis(500), next.read_to_end(&mut reply));
+    assert!(early.await.is_err(), "served beyond the limit: {reply:?}");
+    drop(held);
+    deadline(next.read_to_end(&mut reply)).await.expect("read");
+    assert!(
+        reply.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    gateway.stop().await;
+}

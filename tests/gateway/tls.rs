@@ -230,6 +230,49 @@ async fn a_broken_pair_on_reload_keeps_the_running_one_and_counts_a_failure() {
 }
 
 #[tokio::test]
+async fn an_expired_certificate_on_reload_keeps_the_valid_running_one() {
+    let ca = Ca::new("gateway CA");
+    let upstream = Upstream::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = ca.leaf(&["localhost"], 1, 2040);
+    let (cert, key) = first.write(dir.path(), "tls");
+    let gateway = start_in(dir, &tls_config(&upstream.url(), &tls_line(&cert, &key))).await;
+
+    let expired = ca.leaf(&["localhost"], 2, 2020);
+    let dir_of_cert = cert.parent().expect("cert dir").to_path_buf();
+    expired.write(&dir_of_cert, "tls");
+    let answer = send(Method::POST, &gateway.admin_url("/reload"), &[], Vec::new()).await;
+    assert_eq!(answer.status, 422, "{:?}", answer.body);
+    let json = answer.json();
+    assert_eq!(json["key"], "server.tls.cert_file", "{json}");
+    assert!(
+        json["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("expired")),
+        "{json}"
+    );
+    let failed = gateway.metrics().lines().any(|line| {
+        line.strip_prefix(r#"stripe_app_gateway_config_reloads_total{result="failure"} "#)
+            .and_then(|count| count.parse::<u64>().ok())
+            .is_some_and(|count| count >= 1)
+    });
+    assert!(failed, "{}", gateway.metrics());
+
+    let mut conn = Conn::open(gateway.data, &ca, &["h2"]).await;
+    assert_eq!(conn.leaf, first.der, "still the valid pair");
+    assert_eq!(
+        conn.send(Method::GET, "/health", &[], Vec::new())
+            .await
+            .0
+            .status,
+        200
+    );
+    let ready = send(Method::GET, &gateway.admin_url("/readyz"), &[], Vec::new()).await;
+    assert_eq!(ready.status, 200, "{:?}", ready.body);
+    gateway.stop().await;
+}
+
+#[tokio::test]
 async fn bad_certificate_files_at_start_are_config_errors_naming_key_and_file() {
     let ca = Ca::new("gateway CA");
     let dir = tempfile::tempdir().expect("tempdir");
