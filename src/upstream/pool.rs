@@ -168,7 +168,15 @@ impl<B: SendBody> HostPool<B> {
             }
         }
         let timeout = self.settings.connect_timeout;
-        match connect::open(&self.authority, self.tls.as_ref(), timeout, route).await? {
+        // Boxed: opening a connection (TCP, TLS, the HTTP/2 handshake) is a large future that a
+        // pooled request never needs; inline, it would grow every request's future by its size.
+        let opening = Box::pin(connect::open(
+            &self.authority,
+            self.tls.as_ref(),
+            timeout,
+            route,
+        ));
+        match opening.await? {
             Connection::Http1(mut sender) => match sender.send_request(request).await {
                 Ok(response) => Ok((Some(sender), response)),
                 Err(err) => Err(connect::failure_of(&err, &self.authority, route)),
