@@ -193,9 +193,7 @@ async fn a_broken_pair_on_reload_keeps_the_running_one_and_counts_a_failure() {
         &key,
         "-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n",
     );
-    let answer = send(Method::POST, &gateway.admin_url("/reload"), &[], Vec::new()).await;
-    assert_eq!(answer.status, 422, "{:?}", answer.body);
-    let json = answer.json();
+    let json = refused_reload(&gateway).await;
     assert_eq!(json["key"], "server.tls.key_file", "{json}");
     assert!(
         json["error"]
@@ -217,15 +215,7 @@ async fn a_broken_pair_on_reload_keeps_the_running_one_and_counts_a_failure() {
         gateway.metrics()
     );
 
-    let mut conn = Conn::open(gateway.data, &ca, &["h2"]).await;
-    assert_eq!(conn.leaf, first.der, "still the running pair");
-    assert_eq!(
-        conn.send(Method::GET, "/health", &[], Vec::new())
-            .await
-            .0
-            .status,
-        200
-    );
+    assert_serves(&gateway, &ca, &first).await;
     gateway.stop().await;
 }
 
@@ -241,9 +231,7 @@ async fn an_expired_certificate_on_reload_keeps_the_valid_running_one() {
     let expired = ca.leaf(&["localhost"], 2, 2020);
     let dir_of_cert = cert.parent().expect("cert dir").to_path_buf();
     expired.write(&dir_of_cert, "tls");
-    let answer = send(Method::POST, &gateway.admin_url("/reload"), &[], Vec::new()).await;
-    assert_eq!(answer.status, 422, "{:?}", answer.body);
-    let json = answer.json();
+    let json = refused_reload(&gateway).await;
     assert_eq!(json["key"], "server.tls.cert_file", "{json}");
     assert!(
         json["error"]
@@ -258,8 +246,23 @@ async fn an_expired_certificate_on_reload_keeps_the_valid_running_one() {
     });
     assert!(failed, "{}", gateway.metrics());
 
-    let mut conn = Conn::open(gateway.data, &ca, &["h2"]).await;
-    assert_eq!(conn.leaf, first.der, "still the valid pair");
+    assert_serves(&gateway, &ca, &first).await;
+    let ready = send(Method::GET, &gateway.admin_url("/readyz"), &[], Vec::new()).await;
+    assert_eq!(ready.status, 200, "{:?}", ready.body);
+    gateway.stop().await;
+}
+
+/// `POST /reload` is refused with `422`; its JSON answer.
+async fn refused_reload(gateway: &TestGateway) -> serde_json::Value {
+    let answer = send(Method::POST, &gateway.admin_url("/reload"), &[], Vec::new()).await;
+    assert_eq!(answer.status, 422, "{:?}", answer.body);
+    answer.json()
+}
+
+/// A new handshake gets `leaf`, and a request on it is answered.
+async fn assert_serves(gateway: &TestGateway, ca: &Ca, leaf: &pki::Leaf) {
+    let mut conn = Conn::open(gateway.data, ca, &["h2"]).await;
+    assert_eq!(conn.leaf, leaf.der, "still the running pair");
     assert_eq!(
         conn.send(Method::GET, "/health", &[], Vec::new())
             .await
@@ -267,9 +270,6 @@ async fn an_expired_certificate_on_reload_keeps_the_valid_running_one() {
             .status,
         200
     );
-    let ready = send(Method::GET, &gateway.admin_url("/readyz"), &[], Vec::new()).await;
-    assert_eq!(ready.status, 200, "{:?}", ready.body);
-    gateway.stop().await;
 }
 
 #[tokio::test]
