@@ -14,7 +14,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use crate::upstream::{ResponseError, UpstreamBody};
+use crate::upstream::{ResponseError, SendBody, UpstreamBody};
 
 /// The error type bodies of unknown origin are boxed into.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -107,6 +107,16 @@ impl Body for ForwardBody {
     }
 }
 
+impl SendBody for ForwardBody {
+    fn in_memory(&self) -> Option<Bytes> {
+        match self {
+            ForwardBody::Empty => Some(Bytes::new()),
+            ForwardBody::Full(bytes) => Some(bytes.clone().unwrap_or_default()),
+            ForwardBody::Stream(_) | ForwardBody::Boxed(_) => None,
+        }
+    }
+}
+
 /// A response body: one the gateway made, or the upstream's, relayed.
 #[derive(Debug, Default)]
 pub(crate) enum GatewayBody {
@@ -116,7 +126,7 @@ pub(crate) enum GatewayBody {
     /// Bytes held in memory (the gateway's own responses, `builtin:echo`).
     Full(Option<Bytes>),
     /// An upstream response, relayed frame by frame; returns its connection to the pool.
-    Upstream(UpstreamBody<ForwardBody>),
+    Upstream(UpstreamBody),
 }
 
 impl GatewayBody {

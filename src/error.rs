@@ -44,6 +44,9 @@ pub(crate) enum GatewayError {
     Overloaded,
     /// The gateway is draining for shutdown.
     ShuttingDown,
+    /// An HTTP/1.1 request head broke a framing or syntax rule, or a limit: answered with the
+    /// status the codec chose (400, 413, 414, 431, 501 or 505), then the connection closes.
+    Malformed(StatusCode),
 }
 
 /// How an error is answered: everything [`GatewayError::classify`] chooses.
@@ -111,6 +114,7 @@ impl GatewayError {
             | GatewayError::WebhookRedirected => UPSTREAM_UNAVAILABLE,
             GatewayError::Overloaded => OVERLOADED,
             GatewayError::ShuttingDown => SHUTTING_DOWN,
+            GatewayError::Malformed(status) => malformed(*status),
         }
     }
 
@@ -165,6 +169,28 @@ impl Class<'static> {
             ..self
         }
     }
+}
+
+/// The answer to a head the HTTP/1.1 codec refused.
+fn malformed(status: StatusCode) -> Class<'static> {
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => return BODY_TOO_LARGE,
+        StatusCode::URI_TOO_LONG => ("uri_too_long", "The request target is too long."),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            "headers_too_large",
+            "The request head is larger than this server accepts.",
+        ),
+        StatusCode::NOT_IMPLEMENTED => (
+            "not_implemented",
+            "The request uses a method or transfer coding this server does not implement.",
+        ),
+        StatusCode::HTTP_VERSION_NOT_SUPPORTED => (
+            "version_not_supported",
+            "Only HTTP/1.0, HTTP/1.1 and HTTP/2 are served.",
+        ),
+        _ => ("malformed_request", "The request is not valid HTTP/1.1."),
+    };
+    Class::new(status, code, INVALID, message)
 }
 
 const NO_ROUTE: Class<'static> = Class::new(

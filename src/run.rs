@@ -34,13 +34,14 @@ pub struct Running {
     pub gateway: Arc<Gateway>,
     pub(crate) reloader: Arc<Reloader>,
     stop: watch::Sender<Phase>,
+    /// Turned true when the serving threads stop accepting.
+    stop_accepting: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Phase {
     Serving,
-    StopAccepting,
     Stopped,
 }
 
@@ -51,19 +52,31 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     let metrics = Metrics::register(&registry)?;
-    let data = bind(config.server.listen, "server.listen").await?;
+    let workers = match config.server.workers {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        n => n,
+    };
+    let (data, data_addr) = bind_group(config.server.listen, workers, "server.listen")?;
     let admin = bind(config.admin.listen, "admin.listen").await?;
-    let (data_addr, admin_addr) = (data.local_addr()?, admin.local_addr()?);
+    let admin_addr = admin.local_addr()?;
     let path: PathBuf = config.path.clone();
     let (gateway, access_log) = first_gateway(config, clock, metrics);
     let reloader = Reloader::new(gateway.clone(), path);
     let (stop, phase) = watch::channel(Phase::Serving);
+    let (stop_accepting, accepting) = watch::channel(false);
+    let serving = crate::server::spawn_workers(data, &gateway, &accepting)
+        .map_err(|err| anyhow::anyhow!("cannot start the serving threads: {err}"))?;
     let admin_state = Admin {
         gateway: gateway.clone(),
         registry,
         reloader: reloader.clone(),
     };
-    let tasks = spawn_tasks(data, admin, admin_state, access_log, &phase);
+    let mut tasks = vec![tokio::spawn(async move {
+        for done in serving {
+            let _ = done.await;
+        }
+    })];
+    tasks.extend(spawn_tasks(admin, admin_state, access_log, &phase));
     tracing::info!(listen = %data_addr, admin = %admin_addr, upstream = %gateway.snapshot().config.upstream.target, version = env!("CARGO_PKG_VERSION"), "stripe-app-gateway started");
     Ok(Running {
         data_addr,
@@ -71,8 +84,44 @@ pub async fn start(
         gateway,
         reloader,
         stop,
+        stop_accepting,
         tasks,
     })
+}
+
+/// Binds `workers` listeners to `addr` (the value of the config key `key`) with
+/// `SO_REUSEPORT`, so the kernel spreads connections over the serving threads. Port 0 takes one
+/// free port for all. An address another process already listens on is refused, as a plain
+/// bind would be (the group is only formed after a plain bind succeeded).
+fn bind_group(
+    addr: SocketAddr,
+    workers: usize,
+    key: &str,
+) -> anyhow::Result<(Vec<std::net::TcpListener>, SocketAddr)> {
+    let refused = |err: std::io::Error| anyhow::anyhow!("cannot listen on {addr} ({key}): {err}");
+    if addr.port() != 0 {
+        drop(std::net::TcpListener::bind(addr).map_err(refused)?);
+    }
+    let mut listeners = Vec::with_capacity(workers);
+    let mut bound = addr;
+    for _ in 0..workers.max(1) {
+        let listener = reuseport_listener(bound).map_err(refused)?;
+        bound = listener.local_addr().map_err(refused)?;
+        listeners.push(listener);
+    }
+    Ok((listeners, bound))
+}
+
+fn reuseport_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.set_reuseport(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)?.into_std()
 }
 
 /// Binds `addr`, the value of the config key `key`; the error names both.
@@ -108,11 +157,9 @@ fn first_gateway(
     (gateway, access_log)
 }
 
-/// Spawns the named tasks, each until its [`Phase`]: the data server (until it stops
-/// accepting), then the admin server, the reload watcher, the access-log flusher and the
-/// reaper of idle upstream connections (until stopped).
+/// Spawns the named tasks, each until it is [`Phase::Stopped`]: the admin server, the reload
+/// watcher, the access-log flusher and the reaper of idle upstream HTTP/2 connections.
 fn spawn_tasks(
-    data: TcpListener,
     admin: TcpListener,
     admin_state: Admin,
     access_log: Arc<AccessLog>,
@@ -126,11 +173,6 @@ fn spawn_tasks(
     };
     let (gateway, reloader) = (admin_state.gateway.clone(), admin_state.reloader.clone());
     vec![
-        tokio::spawn(crate::server::serve(
-            data,
-            gateway.clone(),
-            until(Phase::StopAccepting),
-        )),
         tokio::spawn(crate::admin::serve(
             admin,
             admin_state,
@@ -154,7 +196,7 @@ impl Running {
         tracing::info!("shutdown: draining");
         let delay = self.gateway.snapshot().config.server.shutdown_delay;
         tokio::time::sleep(delay).await;
-        let _ = self.stop.send(Phase::StopAccepting);
+        let _ = self.stop_accepting.send(true);
         self.gateway.close();
         let data = self.tasks.remove(0);
         let _ = data.await;

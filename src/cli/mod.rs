@@ -136,14 +136,13 @@ fn run(path: &std::path::Path) -> u8 {
     })
 }
 
-/// One worker thread per CPU the process may use, or `server.workers`. (A single-threaded
-/// scheduler for one CPU was measured: no fewer instructions per request, so one kind it is.)
-fn runtime_for(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if config.server.workers > 0 {
-        builder.worker_threads(config.server.workers);
-    }
-    builder.enable_all().build()
+/// The control runtime: signals, the admin listener, reloads, the access-log flusher. Requests
+/// are served by threads of their own (one per CPU the process may use, or `server.workers`),
+/// which `run::start` starts.
+fn runtime_for(_config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// Reads a secret given as `--secret` or `--secret-file`, trimmed like config secrets.

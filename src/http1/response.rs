@@ -84,9 +84,16 @@ pub fn parse_response(
             head_len,
         }));
     }
-    let (facts, headers) = scan_fields(response.headers)?;
+    let (facts, mut headers) = scan_fields(response.headers)?;
     let framing = framing(method, status, version, &facts)?;
+    // §6.3 item 3: both framings, chunked wins; an intermediary relaying it removes the
+    // length, and the connection (which may be out of step) is not reused.
+    let both = facts.chunked && facts.content_length.is_some();
+    if both {
+        headers.remove(http::header::CONTENT_LENGTH);
+    }
     let keep_alive = framing != BodyFraming::UntilClose
+        && !both
         && !facts.close
         && (version == Version::HTTP_11 || facts.keep_alive);
     let reason = response
@@ -113,13 +120,12 @@ fn framing(
     version: Version,
     facts: &FieldFacts,
 ) -> Result<BodyFraming, Http1Error> {
-    // Checked even where ignored below: a response that frames itself two ways is broken.
     let declared = match (facts.chunked, facts.content_length) {
-        (true, Some(_)) => return Err(Http1Error::ContentLengthWithTransferEncoding),
-        (true, None) if version == Version::HTTP_10 => {
+        (true, _) if version == Version::HTTP_10 => {
             return Err(Http1Error::TransferEncodingInHttp10)
         }
-        (true, None) => BodyFraming::Chunked,
+        // §6.3 item 3: Transfer-Encoding overrides Content-Length (the caller closes after).
+        (true, _) => BodyFraming::Chunked,
         (false, Some(length)) => BodyFraming::Length(length),
         (false, None) => BodyFraming::UntilClose,
     };

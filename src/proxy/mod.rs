@@ -19,7 +19,7 @@ mod forward;
 pub(crate) mod headers;
 mod pipeline;
 mod record;
-mod request_id;
+pub(crate) mod request_id;
 mod route;
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpStream;
@@ -17,17 +17,18 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use super::activity::{Activity, Step, Timeouts, Tracked};
+use super::http1;
 use super::sniff::{sniff, ClientIo, Protocol};
 use crate::config::ServerConfig;
 use crate::proxy::headers::Peer;
 use crate::proxy::Gateway;
 use crate::tls::server::{ClientStream, Protocol as Negotiated};
 
-/// How the data listener's connections are served: hyper's builders and the timeouts, fixed
-/// at start.
+/// How the data listener's connections are served: the HTTP/1.1 settings, hyper's HTTP/2
+/// builder and the timeouts, fixed at start.
 #[derive(Debug, Clone)]
 pub(super) struct Connections {
-    http1: http1::Builder,
+    http1: http1::Settings,
     http2: http2::Builder<TokioExecutor>,
     timeouts: Timeouts,
 }
@@ -35,14 +36,6 @@ pub(super) struct Connections {
 impl Connections {
     /// The connection settings of `server`.
     pub(super) fn new(server: &ServerConfig) -> Connections {
-        let mut http1 = http1::Builder::new();
-        // hyper's own header timer starts only when hyper first polls, and again as soon as a
-        // keep-alive connection goes idle; `Activity` keeps both deadlines instead.
-        http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(None)
-            .max_buf_size(server.max_header_bytes)
-            .keep_alive(true);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
@@ -58,14 +51,20 @@ impl Connections {
             .initial_connection_window_size(1024 * 1024)
             .max_pending_accept_reset_streams(20)
             .max_local_error_reset_streams(256);
+        let timeouts = Timeouts {
+            header_read: server.header_read_timeout,
+            idle: server.idle_timeout,
+            send: server.send_timeout,
+        };
+        let limits = crate::http1::Limits {
+            max_header_bytes: server.max_header_bytes,
+            max_request_line: server.max_header_bytes,
+            ..crate::http1::Limits::default()
+        };
         Connections {
-            http1,
+            http1: http1::Settings { limits, timeouts },
             http2,
-            timeouts: Timeouts {
-                header_read: server.header_read_timeout,
-                idle: server.idle_timeout,
-                send: server.send_timeout,
-            },
+            timeouts,
         }
     }
 
@@ -95,7 +94,13 @@ impl Connections {
         let Ok(Some((io, protocol, first_bytes))) = opened else {
             return;
         };
-        let activity = Activity::new(accepted, self.timeouts, protocol == Protocol::Http1);
+        if protocol == Protocol::Http1 {
+            let settings = self.http1;
+            http1::serve(io, first_bytes, first_head_by, settings, &gateway, &peer, &mut draining)
+                .await;
+            return;
+        }
+        let activity = Activity::new(accepted, self.timeouts, false);
         let io = TokioIo::new(ClientIo::new(first_bytes, io, activity.clone()));
         let requests = activity.clone();
         let service = service_fn(move |request| {
@@ -106,28 +111,14 @@ impl Connections {
                 Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
             }
         });
-        match protocol {
-            Protocol::Http1 => {
-                let connection = self.http1.serve_connection(io, service);
-                drive(
-                    connection,
-                    http1::Connection::graceful_shutdown,
-                    &activity,
-                    draining,
-                )
-                .await;
-            }
-            Protocol::Http2 => {
-                let connection = self.http2.serve_connection(io, service);
-                drive(
-                    connection,
-                    http2::Connection::graceful_shutdown,
-                    &activity,
-                    draining,
-                )
-                .await;
-            }
-        }
+        let connection = self.http2.serve_connection(io, service);
+        drive(
+            connection,
+            http2::Connection::graceful_shutdown,
+            &activity,
+            draining,
+        )
+        .await;
     }
 }
 

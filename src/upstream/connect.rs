@@ -6,20 +6,21 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use http::uri::Authority;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls_pki_types::ServerName;
 use std::sync::Arc;
 use tokio::net::TcpStream;
 
+use super::io::UpstreamIo;
 use super::{SendBody, UpstreamFailure};
 use crate::tls::client::{tls_error, Negotiated};
 use crate::tls::UpstreamTls;
 
 /// A new connection, ready for requests.
 pub(super) enum Connection<B> {
-    /// One request at a time.
-    Http1(http1::SendRequest<B>),
+    /// One request at a time, driven by the task that sends it (`super::http1`).
+    Http1(UpstreamIo),
     /// Shared by concurrent requests (one stream each).
     Http2(http2::SendRequest<B>),
 }
@@ -53,7 +54,7 @@ pub(super) async fn open<B: SendBody>(
     };
     let _ = stream.set_nodelay(true);
     let Some(tls) = tls else {
-        return http1_handshake(TokioIo::new(stream)).await;
+        return Ok(Connection::Http1(UpstreamIo::Plain(stream)));
     };
     let failed = |error: &dyn Display| {
         tracing::warn!(route, upstream = %authority, error = %error, "upstream TLS handshake failed");
@@ -69,7 +70,7 @@ pub(super) async fn open<B: SendBody>(
     };
     let Negotiated { stream, http2 } = negotiated;
     if !http2 {
-        return http1_handshake(TokioIo::new(stream)).await;
+        return Ok(Connection::Http1(UpstreamIo::Tls(Box::new(stream))));
     }
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
@@ -81,21 +82,6 @@ pub(super) async fn open<B: SendBody>(
         let _ = connection.await;
     });
     Ok(Connection::Http2(sender))
-}
-
-async fn http1_handshake<B, T>(io: T) -> Result<Connection<B>, UpstreamFailure>
-where
-    B: SendBody,
-    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (sender, connection) = http1::handshake(io)
-        .await
-        .map_err(|_| UpstreamFailure::Connect)?;
-    tokio::spawn(async move {
-        // Ends when the upstream closes or the pool drops the sender.
-        let _ = connection.await;
-    });
-    Ok(Connection::Http1(sender))
 }
 
 /// A connection that broke before the response head. A TLS alert counts as `tls` and is

@@ -15,7 +15,10 @@
 mod client;
 mod connect;
 pub(crate) mod echo;
+mod http1;
 mod http2;
+pub(crate) mod idle;
+mod io;
 mod pool;
 
 #[cfg(test)]
@@ -36,13 +39,9 @@ pub(crate) use self::pool::{HostPool, ResponseError, UpstreamBody};
 pub(crate) trait SendBody:
     Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + Unpin + 'static
 {
-}
-
-impl<B> SendBody for B
-where
-    B: Body<Data = Bytes> + Send + Unpin + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+    /// The whole body, when it is held in memory: it goes out with the request head, and can
+    /// be sent again on another connection if the first was found closed.
+    fn in_memory(&self) -> Option<Bytes>;
 }
 
 /// Where a route's requests go, resolved when the snapshot is built.

@@ -1,13 +1,14 @@
 //! Keep-alive connections to one upstream ([`HostPool`]), the exchange with its deadline, and
 //! the response body ([`UpstreamBody`]) that gives its connection back when it has been relayed
-//! to the end. A connection that the upstream closed while idle hands the request back unsent,
-//! and the next one (or a new one) is tried. An `https://` upstream that chooses `h2` by ALPN
-//! gets one shared HTTP/2 connection instead (`http2`).
+//! to the end. An idle connection the upstream closed (or wrote to) is never used; one found
+//! closed under a request that the upstream cannot have acted on sends it again on the next
+//! (or a new) connection. An `https://` upstream that chooses `h2` by ALPN gets one shared
+//! HTTP/2 connection instead (`http2`).
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -15,13 +16,17 @@ use http::uri::Authority;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
 use prometheus::IntCounter;
 
 use super::connect::{self, Connection, TlsTarget};
+use super::http1::{self, Remaining};
 use super::http2::{self, SharedHttp2, Unsent};
+use super::idle;
+use super::io::Conn;
 use super::{SendBody, UpstreamFailure};
 use crate::config::UpstreamConfig;
+use crate::http1::ResponseHead;
+use crate::tls::client::tls_error;
 
 /// Stands in for a deadline past what the clock can represent (about 30 years, as tokio does).
 const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
@@ -45,63 +50,58 @@ impl Settings {
     }
 }
 
-/// Idle keep-alive connections to one upstream, sending request bodies of type `B`.
+/// Connections to one upstream, sending request bodies of type `B`: HTTP/1.1 connections
+/// idle between requests (kept per thread, see `idle`), or the one HTTP/2 connection every
+/// request shares once an `https://` upstream chose `h2`.
 #[derive(Debug)]
 pub(crate) struct HostPool<B> {
+    /// Names this pool's idle lists (unique in the process, never reused).
+    id: u64,
     authority: Authority,
     settings: Settings,
     /// Set for `https://` upstreams.
     tls: Option<TlsTarget>,
-    idle: Mutex<Vec<Idle<B>>>,
     /// The HTTP/2 connection every request shares, once the upstream chose `h2`.
     http2: SharedHttp2<B>,
 }
 
-#[derive(Debug)]
-struct Idle<B> {
-    sender: SendRequest<B>,
-    since: Instant,
+/// Where a response came from.
+enum Exchanged {
+    /// An HTTP/1.1 connection, now holding the response body; whether the whole request went
+    /// out.
+    Http1(Conn, ResponseHead, bool),
+    /// A stream of the shared HTTP/2 connection.
+    Http2(Response<Incoming>),
 }
 
-/// The HTTP/1.1 connection that has answered (none for HTTP/2), and its response.
-type Exchanged<B> = (Option<SendRequest<B>>, Response<Incoming>);
+/// The next pool id.
+static POOL_IDS: AtomicU64 = AtomicU64::new(1);
 
 impl<B> HostPool<B> {
     /// An empty pool of connections to `authority`.
     pub(super) fn new(authority: Authority, settings: Settings, tls: Option<TlsTarget>) -> Self {
         HostPool {
+            id: POOL_IDS.fetch_add(1, Ordering::Relaxed),
             authority,
             settings,
             tls,
-            idle: Mutex::new(Vec::new()),
             http2: SharedHttp2::new(),
         }
     }
 
-    /// Idle connections are kept oldest first: drop those idle longer than `pool_idle_timeout`.
-    fn drop_expired(&self, idle: &mut Vec<Idle<B>>, now: Instant) {
-        let expired =
-            idle.partition_point(|i| now.duration_since(i.since) >= self.settings.idle_timeout);
-        idle.drain(..expired);
-    }
-
-    /// Closes connections idle longer than `pool_idle_timeout` (called periodically, so a
-    /// quiet gateway does not hold them). The HTTP/2 connection is let go once no request has
-    /// started on it for that long; streams still open on it finish first.
+    /// Lets the HTTP/2 connection go once no request has started on it for
+    /// `pool_idle_timeout` (streams still open on it finish first). Idle HTTP/1.1 connections
+    /// are reaped by the threads that hold them (`idle::reap`).
     pub(crate) fn reap(&self) {
-        let now = Instant::now();
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        self.drop_expired(&mut idle, now);
-        drop(idle);
-        self.http2.reap(now, self.settings.idle_timeout);
+        self.http2.reap(Instant::now(), self.settings.idle_timeout);
     }
 
-    fn push(&self, sender: SendRequest<B>) {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        self.drop_expired(&mut idle, now);
-        if idle.len() < self.settings.max_idle {
-            idle.push(Idle { sender, since: now });
+    /// What a response body needs to give its connection back to this pool.
+    fn returns(&self) -> Returns {
+        Returns {
+            pool: self.id,
+            max_idle: self.settings.max_idle,
+            idle_timeout: self.settings.idle_timeout,
         }
     }
 }
@@ -112,59 +112,62 @@ impl<B: SendBody> HostPool<B> {
     /// the deadline is cut off (and counted in `timeouts`). The response body returns the
     /// connection to the pool when it ends. `route` names the route in TLS failure logs.
     pub(crate) async fn send(
-        self: &Arc<Self>,
+        &self,
         request: Request<B>,
         route: &str,
         timeout: Duration,
         timeouts: &IntCounter,
-    ) -> Result<Response<UpstreamBody<B>>, UpstreamFailure> {
+    ) -> Result<Response<UpstreamBody>, UpstreamFailure> {
         let now = tokio::time::Instant::now();
         // A configured timeout too large to add to the clock means no deadline in practice.
         let deadline = now
             .checked_add(timeout)
             .or_else(|| now.checked_add(FAR_FUTURE))
             .unwrap_or(now);
-        let (sender, response) = tokio::time::timeout_at(deadline, self.exchange(request, route))
+        let exchanged = tokio::time::timeout_at(deadline, self.exchange(request, route))
             .await
             .unwrap_or(Err(UpstreamFailure::Timeout))?;
-        let lease = Lease {
-            pool: self.clone(),
-            sender,
-        };
         let timeouts = timeouts.clone();
-        Ok(response.map(|body| UpstreamBody {
-            body,
-            lease,
+        let body = |source| UpstreamBody {
+            source,
             deadline,
             sleep: None,
             timeouts,
-        }))
+        };
+        Ok(match exchanged {
+            Exchanged::Http1(conn, head, sent_whole) => {
+                let remaining = Remaining::of(&head);
+                let keep_alive = head.keep_alive && sent_whole;
+                Response::from_parts(
+                    head.parts,
+                    body(Source::Http1 {
+                        conn: Some(conn),
+                        remaining,
+                        keep_alive,
+                        returns: self.returns(),
+                    }),
+                )
+            }
+            Exchanged::Http2(response) => response.map(|incoming| body(Source::Http2(incoming))),
+        })
     }
 
-    async fn exchange(
-        &self,
-        mut request: Request<B>,
-        route: &str,
-    ) -> Result<Exchanged<B>, UpstreamFailure> {
+    async fn exchange(&self, request: Request<B>, route: &str) -> Result<Exchanged, UpstreamFailure> {
+        let mut request = request;
         // Only TLS upstreams negotiate HTTP/2: plaintext pools skip the lock.
         if let Some(sender) = self.tls.as_ref().and_then(|_| self.http2.current()) {
             match http2::send(sender, request, &self.authority, route).await {
                 Err(Unsent::Again(unsent)) => request = *unsent,
-                sent => {
-                    return sent
-                        .map(|response| (None, response))
-                        .map_err(Unsent::failure)
-                }
+                sent => return sent.map(Exchanged::Http2).map_err(Unsent::failure),
             }
         }
-        while let Some(mut sender) = self.checkout() {
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok((Some(sender), response)),
-                // The upstream closed this idle connection before reading the request.
-                Err(mut err) => match err.take_message() {
-                    Some(unsent) => request = unsent,
-                    None => return Err(connect::failure_of(err.error(), &self.authority, route)),
-                },
+        let (parts, mut body) = request.into_parts();
+        let replay = body.in_memory();
+        while let Some(mut conn) = idle::checkout(self.id) {
+            match http1::exchange(&mut conn, &parts, &mut body, replay.as_ref()).await {
+                Ok((head, whole)) => return Ok(Exchanged::Http1(conn, head, whole)),
+                Err(failed) if failed.retry => continue,
+                Err(failed) => return Err(self.failed(failed, route)),
             }
         }
         let timeout = self.settings.connect_timeout;
@@ -177,59 +180,53 @@ impl<B: SendBody> HostPool<B> {
             route,
         ));
         match opening.await? {
-            Connection::Http1(mut sender) => match sender.send_request(request).await {
-                Ok(response) => Ok((Some(sender), response)),
-                Err(err) => Err(connect::failure_of(&err, &self.authority, route)),
-            },
+            Connection::Http1(io) => {
+                let mut conn = Conn::new(io);
+                match http1::exchange(&mut conn, &parts, &mut body, replay.as_ref()).await {
+                    Ok((head, whole)) => Ok(Exchanged::Http1(conn, head, whole)),
+                    Err(failed) => Err(self.failed(failed, route)),
+                }
+            }
             Connection::Http2(sender) => {
                 self.http2.share(sender.clone());
+                let request = Request::from_parts(parts, body);
                 let sent = http2::send(sender, request, &self.authority, route).await;
-                sent.map(|response| (None, response))
-                    .map_err(Unsent::failure)
+                sent.map(Exchanged::Http2).map_err(Unsent::failure)
             }
         }
     }
 
-    /// The most recently used idle connection that is ready, if any. Never waits: a connection
-    /// that is not ready belongs to nobody else's request only once it is, and is dropped here.
-    fn checkout(&self) -> Option<SendRequest<B>> {
-        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-        self.drop_expired(&mut idle, Instant::now());
-        while let Some(candidate) = idle.pop() {
-            if candidate.sender.is_ready() {
-                return Some(candidate.sender);
+    /// The failure to report; a TLS alert (a TLS 1.3 server refusing the client certificate
+    /// says so only on the first read) counts as `tls` and is logged.
+    fn failed(&self, failed: http1::Failed, route: &str) -> UpstreamFailure {
+        let tls = failed.error.as_ref().and_then(|error| {
+            let error: &(dyn std::error::Error + 'static) = error;
+            tls_error(error).map(ToString::to_string)
+        });
+        match tls {
+            Some(tls) => {
+                tracing::warn!(route, upstream = %self.authority, error = %tls, "upstream TLS failure");
+                UpstreamFailure::Tls
             }
+            None => failed.failure,
         }
-        None
-    }
-
-    /// Returns a connection whose response has ended. One still sending its request body (the
-    /// upstream answered early) is returned only once that is done, within `pool_idle_timeout`.
-    fn release(self: &Arc<Self>, mut sender: SendRequest<B>) {
-        if sender.is_closed() {
-            return;
-        }
-        if !sender.is_ready() {
-            let pool = self.clone();
-            tokio::spawn(async move {
-                if let Ok(Ok(())) =
-                    tokio::time::timeout(pool.settings.idle_timeout, sender.ready()).await
-                {
-                    pool.push(sender);
-                }
-            });
-            return;
-        }
-        self.push(sender);
     }
 }
 
-/// A response body from the upstream; when it has been read to the end its connection goes
-/// back to the pool, otherwise the connection is dropped with it.
+/// Where a finished HTTP/1.1 response gives its connection back.
+#[derive(Debug, Clone, Copy)]
+struct Returns {
+    pool: u64,
+    max_idle: usize,
+    idle_timeout: Duration,
+}
+
+/// A response body from the upstream. An HTTP/1.1 body is read from its connection as the
+/// client takes it, and the connection goes back to the pool when the body has been read to
+/// the end (and the upstream sent nothing more); otherwise it is closed with the body.
 #[derive(Debug)]
-pub(crate) struct UpstreamBody<B: SendBody> {
-    body: Incoming,
-    lease: Lease<B>,
+pub(crate) struct UpstreamBody {
+    source: Source,
     /// End of the route's timeout; a timer is armed only if the body is not already here.
     deadline: tokio::time::Instant,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -237,31 +234,74 @@ pub(crate) struct UpstreamBody<B: SendBody> {
 }
 
 #[derive(Debug)]
-struct Lease<B: SendBody> {
-    pool: Arc<HostPool<B>>,
-    sender: Option<SendRequest<B>>,
+enum Source {
+    Http1 {
+        /// `None` once given back or dropped.
+        conn: Option<Conn>,
+        remaining: Remaining,
+        keep_alive: bool,
+        returns: Returns,
+    },
+    Http2(Incoming),
 }
 
 /// Why an upstream response body stopped short.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ResponseError {
-    /// The connection failed mid-body.
-    #[error(transparent)]
-    Broken(#[from] hyper::Error),
+    /// The connection failed mid-body, or its framing was broken.
+    #[error("the upstream connection broke before the response body ended")]
+    Broken,
     /// The upstream did not finish its response within the route's timeout.
     #[error("the upstream did not finish its response in time")]
     Timeout,
 }
 
-impl<B: SendBody> UpstreamBody<B> {
-    fn give_back(&mut self) {
-        if let Some(sender) = self.lease.sender.take() {
-            self.lease.pool.release(sender);
+impl Source {
+    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ResponseError>>> {
+        match self {
+            Source::Http1 {
+                conn,
+                remaining,
+                keep_alive,
+                returns,
+            } => {
+                let Some(open) = conn.as_mut() else {
+                    return Poll::Ready(None);
+                };
+                match http1::poll_body(open, remaining, cx) {
+                    Poll::Ready(None) => {
+                        if let Some(done) = conn.take() {
+                            if *keep_alive && done.read.is_empty() {
+                                let Returns { pool, max_idle, idle_timeout } = *returns;
+                                idle::release(pool, done, max_idle, idle_timeout);
+                            }
+                        }
+                        Poll::Ready(None)
+                    }
+                    Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(data))),
+                    Poll::Ready(Some(Err(_))) => {
+                        *conn = None;
+                        Poll::Ready(Some(Err(ResponseError::Broken)))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            Source::Http2(incoming) => loop {
+                match ready!(Pin::new(&mut *incoming).poll_frame(cx)) {
+                    None => return Poll::Ready(None),
+                    Some(Err(_)) => return Poll::Ready(Some(Err(ResponseError::Broken))),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            return Poll::Ready(Some(Ok(data)));
+                        }
+                    }
+                }
+            },
         }
     }
 }
 
-impl<B: SendBody> Body for UpstreamBody<B> {
+impl Body for UpstreamBody {
     type Data = Bytes;
     type Error = ResponseError;
 
@@ -270,17 +310,14 @@ impl<B: SendBody> Body for UpstreamBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ResponseError>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.body).poll_frame(cx) {
-            Poll::Ready(None) => {
-                this.give_back();
-                Poll::Ready(None)
-            }
+        match this.source.poll_data(cx) {
+            Poll::Ready(None) => Poll::Ready(None),
             // A body that never pauses (an endless fast stream) meets the deadline here.
-            Poll::Ready(Some(_)) if tokio::time::Instant::now() >= this.deadline => {
+            Poll::Ready(Some(Ok(_))) if tokio::time::Instant::now() >= this.deadline => {
                 this.timeouts.inc();
                 Poll::Ready(Some(Err(ResponseError::Timeout)))
             }
-            Poll::Ready(Some(frame)) => Poll::Ready(Some(frame.map_err(ResponseError::from))),
+            Poll::Ready(Some(data)) => Poll::Ready(Some(data.map(Frame::data))),
             Poll::Pending => {
                 let deadline = this.deadline;
                 let sleep = this
@@ -296,19 +333,38 @@ impl<B: SendBody> Body for UpstreamBody<B> {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        match &self.source {
+            Source::Http1 { conn, remaining, .. } => {
+                conn.is_none() || matches!(remaining, Remaining::Done)
+            }
+            Source::Http2(incoming) => incoming.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        match &self.source {
+            Source::Http1 { remaining, .. } => {
+                remaining.exact().map_or_else(SizeHint::default, SizeHint::with_exact)
+            }
+            Source::Http2(incoming) => incoming.size_hint(),
+        }
     }
 }
 
-impl<B: SendBody> Drop for UpstreamBody<B> {
+impl Drop for UpstreamBody {
     fn drop(&mut self) {
         // A body never polled (empty, or a HEAD response) may still have ended cleanly.
-        if self.body.is_end_stream() {
-            self.give_back();
+        if let Source::Http1 {
+            conn,
+            remaining: Remaining::Done,
+            keep_alive: true,
+            returns,
+        } = &mut self.source
+        {
+            if let Some(done) = conn.take().filter(|done| done.read.is_empty()) {
+                let Returns { pool, max_idle, idle_timeout } = *returns;
+                idle::release(pool, done, max_idle, idle_timeout);
+            }
         }
     }
 }

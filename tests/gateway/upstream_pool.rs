@@ -67,8 +67,13 @@ fn complete_request(buffer: &[u8]) -> Option<usize> {
 
 #[tokio::test]
 async fn sequential_requests_reuse_one_connection() {
+    // Each serving thread keeps its own idle connections: with one thread, one connection.
     let (url, connections) = raw_upstream(false).await;
-    let gateway = TestGateway::start(&config_text(&url, &app_route(""))).await;
+    let text = config_text(&url, &app_route("")).replace(
+        "shutdown_grace = \"5s\"",
+        "shutdown_grace = \"5s\"\nworkers = 1",
+    );
+    let gateway = TestGateway::start(&text).await;
     for _ in 0..20 {
         let answer = post_signed(&gateway.url("/api/x"), &app_body("usr_1", "acct_1"), &[]).await;
         assert_eq!(answer.status, 200);
@@ -78,6 +83,26 @@ async fn sequential_requests_reuse_one_connection() {
         connections.load(Ordering::SeqCst),
         1,
         "keep-alive connection reused"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn each_serving_thread_reuses_its_own_connections() {
+    let (url, connections) = raw_upstream(false).await;
+    let text = config_text(&url, &app_route("")).replace(
+        "shutdown_grace = \"5s\"",
+        "shutdown_grace = \"5s\"\nworkers = 2",
+    );
+    let gateway = TestGateway::start(&text).await;
+    for _ in 0..40 {
+        let answer = post_signed(&gateway.url("/api/x"), &app_body("usr_1", "acct_1"), &[]).await;
+        assert_eq!(answer.status, 200);
+    }
+    let opened = connections.load(Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&opened),
+        "{opened} upstream connections for 40 sequential requests on 2 threads"
     );
     gateway.stop().await;
 }

@@ -141,12 +141,20 @@ fn chunked_content_length_and_close_delimited_bodies() {
 }
 
 #[test]
+fn a_response_framed_both_ways_is_decoded_as_chunked_without_its_length_and_not_reused() {
+    let head = final_head(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 5\r\n\r\n",
+        &Method::GET,
+    )
+    .unwrap();
+    assert_eq!(head.framing, BodyFraming::Chunked);
+    assert!(!head.parts.headers.contains_key("content-length"));
+    assert!(!head.keep_alive);
+}
+
+#[test]
 fn response_framing_errors_match_the_request_rules() {
-    let cases: [(&str, Http1Error); 5] = [
-        (
-            "transfer-encoding: chunked\r\ncontent-length: 5\r\n",
-            Http1Error::ContentLengthWithTransferEncoding,
-        ),
+    let cases: [(&str, Http1Error); 4] = [
         (
             "transfer-encoding: gzip\r\n",
             Http1Error::TransferEncodingNotChunked,

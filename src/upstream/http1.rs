@@ -1,0 +1,366 @@
+//! The HTTP/1.1 exchange with an upstream, driven inside the task of the client connection
+//! that asked for it (no connection task, no channel): the request head (and an in-memory body)
+//! in one write, a streamed body after it, then the response head; the response body is read
+//! by [`Reader`] as the client takes it. Framing is the codec's (`crate::http1`).
+
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::request::Parts;
+use http::Method;
+use http_body::Body;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::io::poll_read_buf;
+
+use super::io::{Conn, READ_CHUNK};
+use super::{SendBody, UpstreamFailure};
+use crate::http1::{
+    encode_request_head, parse_response, BodyFraming, ChunkSizeLine, ChunkedDecoder, Decoded,
+    Limits, ResponseHead, ResponseStart, Status, CHUNK_END, LAST_CHUNK,
+};
+
+/// Interim (`1xx`) responses accepted before the final one.
+const MAX_INTERIM: usize = 8;
+
+/// An in-memory body up to this size goes out in the same write as the head.
+const COALESCE: usize = 64 * 1024;
+
+/// Response heads are bounded like request heads, with the codec's default limits.
+const LIMITS: Limits = Limits {
+    max_header_bytes: 64 * 1024,
+    max_headers: 100,
+    max_request_line: 8 * 1024,
+    max_chunk_extension: 1024,
+    max_chunk_extensions_total: 16 * 1024,
+    max_trailer_bytes: 16 * 1024,
+};
+
+/// Why an exchange failed, and whether the request may go again on a new connection.
+#[derive(Debug)]
+pub(super) struct Failed {
+    pub(super) failure: UpstreamFailure,
+    /// Set when the upstream cannot have acted on the request: a pooled connection that was
+    /// closed under it before any of the request was taken, or before any of the response came
+    /// for a request that is safe to repeat.
+    pub(super) retry: bool,
+    /// The I/O error, when there was one (a TLS alert shows here).
+    pub(super) error: Option<io::Error>,
+}
+
+impl Failed {
+    fn new(failure: UpstreamFailure) -> Failed {
+        Failed {
+            failure,
+            retry: false,
+            error: None,
+        }
+    }
+}
+
+/// A response head, and whether the whole request went out before it (if not, the connection
+/// cannot carry another request).
+pub(super) type Received = (ResponseHead, bool);
+
+/// Sends the request of `parts` and `body` on `conn` and reads the response head. `replay` is
+/// the whole body when it is held in memory; a streamed body is sent while the response is
+/// awaited, so an upstream that answers before reading it all is relayed at once. The caller
+/// bounds this with the route's timeout.
+pub(super) async fn exchange<B: SendBody>(
+    conn: &mut Conn,
+    parts: &Parts,
+    body: &mut B,
+    replay: Option<&Bytes>,
+) -> Result<Received, Failed> {
+    let framing = match replay {
+        Some(bytes) => BodyFraming::Length(bytes.len() as u64),
+        None => body
+            .size_hint()
+            .exact()
+            .map_or(BodyFraming::Chunked, BodyFraming::Length),
+    };
+    let sent = match send_head(conn, parts, framing, replay).await {
+        Ok(true) => Ok(()),
+        Ok(false) => return stream_and_receive(conn, &parts.method, body, framing).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = sent {
+        // Nothing of a streamed body was taken yet: it can go on another connection.
+        let retry = conn.reused;
+        // An upstream that answered early and closed may still have sent its response.
+        if let Ok(head) = receive(conn, &parts.method).await {
+            return Ok((head, false));
+        }
+        return Err(Failed {
+            failure: UpstreamFailure::Broken,
+            retry,
+            error: Some(error),
+        });
+    }
+    let received = receive(conn, &parts.method).await.map_err(|mut failed| {
+        // A pooled connection closed before any byte of the answer: the upstream dropped it
+        // as the request arrived. Safe to send again only if repeating it is.
+        failed.retry = failed.failure == UpstreamFailure::Broken
+            && conn.reused
+            && conn.read.is_empty()
+            && replay.is_some()
+            && is_idempotent(&parts.method);
+        failed
+    });
+    received.map(|head| (head, true))
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    )
+}
+
+/// Writes the head, with an in-memory body (in the same write when small); `false` when the
+/// body is streamed: the caller sends it.
+async fn send_head(
+    conn: &mut Conn,
+    parts: &Parts,
+    framing: BodyFraming,
+    replay: Option<&Bytes>,
+) -> io::Result<bool> {
+    let target = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    conn.write.clear();
+    encode_request_head(
+        &mut conn.write,
+        &parts.method,
+        &target,
+        &parts.headers,
+        framing,
+        false,
+    );
+    match replay {
+        Some(bytes) if bytes.len() <= COALESCE => {
+            conn.write.extend_from_slice(bytes);
+            conn.io.write_all(&conn.write).await?;
+        }
+        Some(bytes) => {
+            conn.io.write_all(&conn.write).await?;
+            conn.io.write_all(bytes).await?;
+        }
+        None => {
+            conn.io.write_all(&conn.write).await?;
+            conn.io.flush().await?;
+            return Ok(false);
+        }
+    }
+    conn.io.flush().await?;
+    Ok(true)
+}
+
+/// Streams `body` while reading the response: whichever comes first, the response head (the
+/// rest of the body is not sent) or the body's end (then the head is awaited).
+async fn stream_and_receive<B: SendBody>(
+    conn: &mut Conn,
+    method: &Method,
+    body: &mut B,
+    framing: BodyFraming,
+) -> Result<Received, Failed> {
+    let (mut reader, mut writer) = tokio::io::split(&mut conn.io);
+    let receiving = receive_on(&mut reader, &mut conn.read, method);
+    let mut receiving = std::pin::pin!(receiving);
+    let sending = async {
+        stream_body(&mut writer, body, framing).await?;
+        writer.flush().await
+    };
+    tokio::select! {
+        biased;
+        head = receiving.as_mut() => head.map(|head| (head, false)),
+        sent = sending => {
+            let complete = sent.is_ok();
+            receiving.await.map(|head| (head, complete))
+        }
+    }
+}
+
+/// Relays a body of unknown content frame by frame; a body that ends short of or beyond the
+/// length announced is an error (the connection is not reused).
+async fn stream_body<B: SendBody, W: AsyncWrite + Unpin>(
+    io: &mut W,
+    body: &mut B,
+    framing: BodyFraming,
+) -> io::Result<()> {
+    let mut left = match framing {
+        BodyFraming::Length(length) => Some(length),
+        BodyFraming::Chunked | BodyFraming::UntilClose => None,
+    };
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|err| io::Error::other(err.into()))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers are not relayed
+        };
+        if data.is_empty() {
+            continue;
+        }
+        match left.as_mut() {
+            Some(left) => {
+                *left = left
+                    .checked_sub(data.len() as u64)
+                    .ok_or_else(|| io::Error::other("request body longer than announced"))?;
+                io.write_all(&data).await?;
+            }
+            None => {
+                let size = ChunkSizeLine::new(data.len() as u64);
+                io.write_all(size.as_bytes()).await?;
+                io.write_all(&data).await?;
+                io.write_all(CHUNK_END).await?;
+            }
+        }
+    }
+    match left {
+        Some(0) => Ok(()),
+        Some(_) => Err(io::Error::other("request body shorter than announced")),
+        None => io.write_all(LAST_CHUNK).await,
+    }
+}
+
+/// Reads until a final response head, skipping (a bounded number of) interim ones.
+async fn receive(conn: &mut Conn, method: &Method) -> Result<ResponseHead, Failed> {
+    receive_on(&mut conn.io, &mut conn.read, method).await
+}
+
+async fn receive_on<R: AsyncRead + Unpin>(
+    io: &mut R,
+    read: &mut BytesMut,
+    method: &Method,
+) -> Result<ResponseHead, Failed> {
+    let mut interim = 0usize;
+    loop {
+        match parse_response(read, method, &LIMITS) {
+            Ok(Status::Complete(ResponseStart::Final(head))) => {
+                read.advance(head.head_len.min(read.len()));
+                return Ok(head);
+            }
+            Ok(Status::Complete(ResponseStart::Interim { head_len, .. })) => {
+                interim = interim.saturating_add(1);
+                if interim > MAX_INTERIM {
+                    return Err(Failed::new(UpstreamFailure::InvalidResponse));
+                }
+                read.advance(head_len.min(read.len()));
+            }
+            Ok(Status::Partial) => {
+                read.reserve(READ_CHUNK);
+                match io.read_buf(read).await {
+                    Ok(0) => return Err(Failed::new(UpstreamFailure::Broken)),
+                    Ok(_) => {}
+                    Err(error) => {
+                        return Err(Failed {
+                            error: Some(error),
+                            ..Failed::new(UpstreamFailure::Broken)
+                        })
+                    }
+                }
+            }
+            Err(_invalid) => return Err(Failed::new(UpstreamFailure::InvalidResponse)),
+        }
+    }
+}
+
+/// What is left of a response body on its connection.
+#[derive(Debug)]
+pub(super) enum Remaining {
+    /// This many bytes.
+    Length(u64),
+    /// A chunked body, part way.
+    Chunked(Box<ChunkedDecoder>),
+    /// Everything until the upstream closes.
+    UntilClose,
+    /// The body has ended.
+    Done,
+}
+
+impl Remaining {
+    /// The framing of a response to a request with `method` (`Length(0)` when it has no body).
+    pub(super) fn of(head: &ResponseHead) -> Remaining {
+        match head.framing {
+            BodyFraming::Length(0) => Remaining::Done,
+            BodyFraming::Length(length) => Remaining::Length(length),
+            // A response to a request limited by `max_body_bytes` is not: the client reads it.
+            BodyFraming::Chunked => {
+                Remaining::Chunked(Box::new(ChunkedDecoder::new(&LIMITS, u64::MAX)))
+            }
+            BodyFraming::UntilClose => Remaining::UntilClose,
+        }
+    }
+
+    /// The exact length left, when known.
+    pub(super) fn exact(&self) -> Option<u64> {
+        match self {
+            Remaining::Length(length) => Some(*length),
+            Remaining::Done => Some(0),
+            Remaining::Chunked(_) | Remaining::UntilClose => None,
+        }
+    }
+}
+
+/// Why reading a response body stopped short: the connection closed or failed before the
+/// body ended, or its chunked framing is broken.
+#[derive(Debug)]
+pub(super) struct BodyError;
+
+/// The next piece of a response body from `conn`: `None` at its end.
+pub(super) fn poll_body(
+    conn: &mut Conn,
+    remaining: &mut Remaining,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Bytes, BodyError>>> {
+    loop {
+        match remaining {
+            Remaining::Done => return Poll::Ready(None),
+            Remaining::Length(0) => {
+                *remaining = Remaining::Done;
+                return Poll::Ready(None);
+            }
+            Remaining::Length(left) if !conn.read.is_empty() => {
+                let take = usize::try_from(*left).map_or(conn.read.len(), |left| {
+                    left.min(conn.read.len())
+                });
+                *left = left.saturating_sub(take as u64);
+                return Poll::Ready(Some(Ok(conn.read.split_to(take).freeze())));
+            }
+            Remaining::UntilClose if !conn.read.is_empty() => {
+                return Poll::Ready(Some(Ok(conn.read.split().freeze())));
+            }
+            Remaining::Chunked(decoder) if !conn.read.is_empty() => {
+                match decoder.decode(&conn.read) {
+                    Ok(Decoded::Data(range)) => {
+                        let mut data = conn.read.split_to(range.end);
+                        data.advance(range.start.min(data.len()));
+                        return Poll::Ready(Some(Ok(data.freeze())));
+                    }
+                    Ok(Decoded::NeedMore) => conn.read.clear(),
+                    Ok(Decoded::Done { consumed }) => {
+                        conn.read.advance(consumed.min(conn.read.len()));
+                        *remaining = Remaining::Done;
+                        return Poll::Ready(None);
+                    }
+                    Err(_) => return Poll::Ready(Some(Err(BodyError))),
+                }
+            }
+            Remaining::Length(_) | Remaining::Chunked(_) | Remaining::UntilClose => {
+                conn.read.reserve(READ_CHUNK);
+                let read = ready!(poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.read));
+                match read {
+                    Ok(0) if matches!(remaining, Remaining::UntilClose) => {
+                        *remaining = Remaining::Done;
+                        return Poll::Ready(None);
+                    }
+                    Ok(0) | Err(_) => return Poll::Ready(Some(Err(BodyError))),
+                    Ok(_) => {}
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Idle HTTP/1.1 upstream connections, kept per thread: a connection is registered with the
+//! runtime of the thread that opened it, so it is only ever reused there, and taking or giving
+//! one back touches no lock and no memory another thread writes.
+//!
+//! Each list belongs to one pool (by its id) and holds connections oldest first. Those idle
+//! longer than their pool's `pool_idle_timeout` are dropped whenever the list is used, and by
+//! [`reap`], which each serving thread calls every second.
+
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
+use super::io::Conn;
+
+/// The idle connections of one pool on this thread.
+#[derive(Debug)]
+struct List {
+    pool: u64,
+    idle_timeout: Duration,
+    conns: Vec<(Conn, Instant)>,
+}
+
+impl List {
+    /// Drops the connections idle for `idle_timeout` or longer (the oldest come first).
+    fn drop_expired(&mut self, now: Instant) {
+        let timeout = self.idle_timeout;
+        let expired = self
+            .conns
+            .partition_point(|(_, since)| now.saturating_duration_since(*since) >= timeout);
+        self.conns.drain(..expired);
+    }
+}
+
+thread_local! {
+    static IDLE: RefCell<Vec<List>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The most recently used idle connection of pool `pool` on this thread that is still good.
+pub(super) fn checkout(pool: u64) -> Option<Conn> {
+    IDLE.with(|lists| {
+        let mut lists = lists.borrow_mut();
+        let list = lists.iter_mut().find(|list| list.pool == pool)?;
+        list.drop_expired(Instant::now());
+        while let Some((conn, _)) = list.conns.pop() {
+            if !conn.is_stale() {
+                return Some(conn);
+            }
+        }
+        None
+    })
+}
+
+/// Gives `conn` back to pool `pool` on this thread, unless that already holds `max_idle`.
+pub(super) fn release(pool: u64, mut conn: Conn, max_idle: usize, idle_timeout: Duration) {
+    if max_idle == 0 {
+        return;
+    }
+    conn.reused = true;
+    let now = Instant::now();
+    IDLE.with(|lists| {
+        let mut lists = lists.borrow_mut();
+        let index = match lists.iter().position(|list| list.pool == pool) {
+            Some(index) => index,
+            None => {
+                lists.push(List {
+                    pool,
+                    idle_timeout,
+                    conns: Vec::new(),
+                });
+                lists.len().saturating_sub(1)
+            }
+        };
+        let Some(list) = lists.get_mut(index) else {
+            return;
+        };
+        list.drop_expired(now);
+        if list.conns.len() < max_idle {
+            list.conns.push((conn, now));
+        }
+    });
+}
+
+/// Drops this thread's connections idle past their pool's timeout, and the lists left empty
+/// (those of pools a reload removed end here once their connections expire).
+pub(crate) fn reap() {
+    let now = Instant::now();
+    IDLE.with(|lists| {
+        let mut lists = lists.borrow_mut();
+        for list in lists.iter_mut() {
+            list.drop_expired(now);
+        }
+        lists.retain(|list| !list.conns.is_empty());
+    });
+}
+
+/// Idle connections of pool `pool` on this thread (for tests).
+#[cfg(test)]
+pub(super) fn count(pool: u64) -> usize {
+    IDLE.with(|lists| {
+        lists
+            .borrow()
+            .iter()
+            .find(|list| list.pool == pool)
+            .map_or(0, |list| list.conns.len())
+    })
+}

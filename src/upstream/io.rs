@@ -1,0 +1,127 @@
+//! An HTTP/1.1 connection to an upstream as the client drives it: the stream (TCP, or TLS over
+//! TCP), the bytes read but not yet consumed, and the buffer request heads are written into.
+//! Both buffers live as long as the connection, so a pooled connection costs no allocation
+//! per request.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// Bytes read from an upstream at a time, at least.
+pub(super) const READ_CHUNK: usize = 16 * 1024;
+
+/// The stream of an upstream connection.
+#[derive(Debug)]
+pub(super) enum UpstreamIo {
+    /// `http://`.
+    Plain(TcpStream),
+    /// `https://` that chose HTTP/1.1 (or no ALPN).
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// An HTTP/1.1 connection to an upstream, between requests or during one.
+#[derive(Debug)]
+pub(super) struct Conn {
+    pub(super) io: UpstreamIo,
+    /// Read from the upstream, not yet consumed: what follows a response head is body.
+    pub(super) read: BytesMut,
+    /// Where the request head (and a small in-memory body) is assembled.
+    pub(super) write: Vec<u8>,
+    /// Whether a request has been sent on it before (it came from the pool).
+    pub(super) reused: bool,
+}
+
+impl Conn {
+    /// A new connection over `io`.
+    pub(super) fn new(io: UpstreamIo) -> Conn {
+        Conn {
+            io,
+            read: BytesMut::with_capacity(READ_CHUNK),
+            write: Vec::with_capacity(1024),
+            reused: false,
+        }
+    }
+
+    /// Whether the upstream closed the connection, reset it or sent bytes nobody asked for
+    /// while it sat idle: such a connection must not carry a request. Costs no system call
+    /// unless the runtime saw the socket become readable.
+    pub(super) fn is_stale(&self) -> bool {
+        if !self.read.is_empty() {
+            return true;
+        }
+        let tcp = match &self.io {
+            UpstreamIo::Plain(tcp) => tcp,
+            UpstreamIo::Tls(tls) => tls.get_ref().0,
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut byte = [0u8; 1];
+        let mut peek = ReadBuf::new(&mut byte);
+        // Pending: nothing to read (and the readiness left from the last response is cleared).
+        // Ready: end of stream, an error, or unsolicited bytes (for TLS, possibly a session
+        // ticket: dropping that connection costs a handshake, never a wrong answer).
+        tcp.poll_peek(&mut cx, &mut peek).is_ready()
+    }
+}
+
+impl AsyncRead for UpstreamIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
+            UpstreamIo::Tls(stream) => Pin::new(stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for UpstreamIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
+            UpstreamIo::Tls(stream) => Pin::new(stream).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+            UpstreamIo::Tls(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            UpstreamIo::Plain(stream) => stream.is_write_vectored(),
+            UpstreamIo::Tls(stream) => stream.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(stream) => Pin::new(stream).poll_flush(cx),
+            UpstreamIo::Tls(stream) => Pin::new(stream).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            UpstreamIo::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
+            UpstreamIo::Tls(stream) => Pin::new(stream).poll_shutdown(cx),
+        }
+    }
+}
