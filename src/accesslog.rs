@@ -218,27 +218,43 @@ fn each_field(entry: &Entry<'_>, mut emit: impl FnMut(&str, Value<'_>)) {
 /// A JSON string literal (also valid as the quoted form of the text format).
 fn quoted(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
-    for &byte in text.as_bytes() {
-        match byte {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f | 0x7f => {
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    hex_digit(byte >> 4),
-                    hex_digit(byte),
-                ]);
+    let mut rest = text.as_bytes();
+    // Runs of bytes that need no escape are copied whole.
+    while let Some(at) = rest.iter().position(|&byte| needs_escape(byte)) {
+        let (run, tail) = rest.split_at(at);
+        out.extend_from_slice(run);
+        rest = match tail.split_first() {
+            Some((&byte, after)) => {
+                escape(out, byte);
+                after
             }
-            _ => out.push(byte),
-        }
+            None => tail,
+        };
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
+}
+
+fn needs_escape(byte: u8) -> bool {
+    matches!(byte, b'"' | b'\\' | 0..=0x1f | 0x7f)
+}
+
+fn escape(out: &mut Vec<u8>, byte: u8) {
+    match byte {
+        b'"' => out.extend_from_slice(b"\\\""),
+        b'\\' => out.extend_from_slice(b"\\\\"),
+        b'\n' => out.extend_from_slice(b"\\n"),
+        b'\r' => out.extend_from_slice(b"\\r"),
+        b'\t' => out.extend_from_slice(b"\\t"),
+        _ => out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            hex_digit(byte >> 4),
+            hex_digit(byte),
+        ]),
+    }
 }
 
 /// The ASCII digit of `n % 10`. `b'0'` is 0x30 and a decimal digit fits in the low four bits,

@@ -6,6 +6,13 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::Http1Error;
 
+/// Fields the gateway may add to a request head before it is sent on (forwarding, request id,
+/// identity), so the map is never rehashed while the request is rewritten.
+pub(super) const REQUEST_ROOM: usize = 16;
+
+/// Fields the gateway may add to a response head (request id, CORS).
+pub(super) const RESPONSE_ROOM: usize = 4;
+
 /// What the framing-relevant fields of one head say. Syntax is checked while scanning; the
 /// rules that depend on the version or on the message kind are the caller's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,10 +36,11 @@ pub(super) struct FieldFacts {
 /// Checks the fields httparse found and copies them into a map, in their order.
 pub(super) fn scan_fields(
     fields: &[httparse::Header<'_>],
+    room: usize,
 ) -> Result<(FieldFacts, HeaderMap), Http1Error> {
     let mut facts = FieldFacts::default();
     let mut transfer_codings = TransferCodings::default();
-    let mut map = HeaderMap::with_capacity(fields.len());
+    let mut map = HeaderMap::with_capacity(fields.len().saturating_add(room));
     for field in fields {
         let name = field.name.as_bytes();
         // Dispatch on length first: most fields are none of these and cost one comparison.

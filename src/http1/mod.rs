@@ -65,7 +65,8 @@ mod response;
 
 pub use chunked::{ChunkedDecoder, Decoded};
 pub use encode::{
-    append_field, encode_chunk, encode_request_head, encode_response_head, ChunkSizeLine, CHUNK_END, LAST_CHUNK,
+    append_field, encode_chunk, encode_request_head, encode_response_head, ChunkSizeLine,
+    CHUNK_END, LAST_CHUNK,
 };
 pub use error::Http1Error;
 pub use request::{parse_request, RequestHead};

@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use http::header::{HeaderValue, HOST};
 use http::{Method, Uri, Version};
 
-use super::fields::{has_bare_lf, scan_fields, FieldFacts};
+use super::fields::{has_bare_lf, scan_fields, FieldFacts, REQUEST_ROOM};
 use super::{BodyFraming, Http1Error, Limits, Status, MAX_HEADERS_CAP};
 
 /// A parsed, checked request head.
@@ -61,7 +61,7 @@ fn build(
 ) -> Result<RequestHead, Http1Error> {
     let (method, target, version) = request_line(request, limits)?;
     let form = target_form(method, target.as_bytes())?;
-    let (facts, mut headers) = scan_fields(request.headers)?;
+    let (facts, mut headers) = scan_fields(request.headers, REQUEST_ROOM)?;
     let framing = framing(version, &facts)?;
     let uri = Uri::try_from(target).map_err(|_| Http1Error::InvalidTarget)?;
     if form == TargetForm::Absolute {

@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use bytes::Bytes;
 use http::{Method, StatusCode, Version};
 
-use super::fields::{scan_fields, FieldFacts};
+use super::fields::{scan_fields, FieldFacts, RESPONSE_ROOM};
 use super::{BodyFraming, Http1Error, Limits, Status, MAX_HEADERS_CAP};
 
 /// What a complete response head turned out to be.
@@ -84,7 +84,7 @@ pub fn parse_response(
             head_len,
         }));
     }
-    let (facts, mut headers) = scan_fields(response.headers)?;
+    let (facts, mut headers) = scan_fields(response.headers, RESPONSE_ROOM)?;
     let framing = framing(method, status, version, &facts)?;
     // §6.3 item 3: both framings, chunked wins; an intermediary relaying it removes the
     // length, and the connection (which may be out of step) is not reused.

@@ -96,8 +96,16 @@ impl Connections {
         };
         if protocol == Protocol::Http1 {
             let settings = self.http1;
-            http1::serve(io, first_bytes, first_head_by, settings, &gateway, &peer, &mut draining)
-                .await;
+            http1::serve(
+                io,
+                first_bytes,
+                first_head_by,
+                settings,
+                &gateway,
+                &peer,
+                &mut draining,
+            )
+            .await;
             return;
         }
         let activity = Activity::new(accepted, self.timeouts, false);

@@ -16,17 +16,19 @@
 
 mod body;
 mod respond;
+#[cfg(test)]
+mod tests;
 
 use std::future::{poll_fn, Future};
 use std::io;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::watch;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 use self::body::{body_for, pump, Pumped};
 use self::respond::{respond, Asked, Sent};
@@ -46,14 +48,21 @@ pub(super) struct Conn<I> {
     io: I,
     read: BytesMut,
     write: Vec<u8>,
+    /// The keep-alive idle timer (see `read_head`).
+    idle: Pin<Box<Sleep>>,
 }
 
 impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
     /// Reads more from the client into the buffer; `Ok(0)` when it closed.
     async fn fill(&mut self) -> io::Result<usize> {
-        self.read.reserve(READ_CHUNK);
-        self.io.read_buf(&mut self.read).await
+        fill(&mut self.io, &mut self.read).await
     }
+}
+
+/// Reads more from `io` into `read`; `Ok(0)` when the client closed.
+async fn fill<I: AsyncRead + Unpin>(io: &mut I, read: &mut BytesMut) -> io::Result<usize> {
+    read.reserve(READ_CHUNK);
+    io.read_buf(read).await
 }
 
 /// The fixed settings of HTTP/1.1 connections.
@@ -88,6 +97,7 @@ pub(super) async fn serve<I: AsyncRead + AsyncWrite + Unpin>(
         io,
         read,
         write: Vec::with_capacity(1024),
+        idle: Box::pin(tokio::time::sleep_until(first_head_by)),
     };
     let mut due = Due::Head(first_head_by);
     loop {
@@ -209,10 +219,24 @@ async fn read_head<I: AsyncRead + AsyncWrite + Unpin>(
             Due::Head(by) => tokio::time::timeout_at(by, conn.fill()).await,
             Due::Idle => {
                 let idle_by = Instant::now() + timeouts.idle;
-                tokio::select! {
-                    biased;
-                    read = tokio::time::timeout_at(idle_by, conn.fill()) => read,
-                    _ = draining.wait_for(|draining| *draining) => return Err(NoHead::Closed),
+                // One timer per connection, moved only when it would ring too late: a busy
+                // keep-alive connection pays for no timer per request, and an early ring just
+                // moves it to the real deadline.
+                if conn.idle.deadline() > idle_by {
+                    conn.idle.as_mut().reset(idle_by);
+                }
+                loop {
+                    tokio::select! {
+                        biased;
+                        read = fill(&mut conn.io, &mut conn.read) => break Ok(read),
+                        _ = draining.wait_for(|draining| *draining) => return Err(NoHead::Closed),
+                        () = conn.idle.as_mut() => {
+                            if Instant::now() >= idle_by {
+                                return Err(NoHead::Closed);
+                            }
+                            conn.idle.as_mut().reset(idle_by);
+                        }
+                    }
                 }
             }
         };

@@ -195,8 +195,7 @@ async fn stream_body<B: SendBody, W: AsyncWrite + Unpin>(
         BodyFraming::Length(length) => Some(length),
         BodyFraming::Chunked | BodyFraming::UntilClose => None,
     };
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await
-    {
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
         let frame = frame.map_err(|err| io::Error::other(err.into()))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers are not relayed
@@ -324,9 +323,8 @@ pub(super) fn poll_body(
                 return Poll::Ready(None);
             }
             Remaining::Length(left) if !conn.read.is_empty() => {
-                let take = usize::try_from(*left).map_or(conn.read.len(), |left| {
-                    left.min(conn.read.len())
-                });
+                let take = usize::try_from(*left)
+                    .map_or(conn.read.len(), |left| left.min(conn.read.len()));
                 *left = left.saturating_sub(take as u64);
                 return Poll::Ready(Some(Ok(conn.read.split_to(take).freeze())));
             }

@@ -16,7 +16,7 @@ use super::io::Conn;
 struct List {
     pool: u64,
     idle_timeout: Duration,
-    conns: Vec<(Conn, Instant)>,
+    conns: Vec<(Box<Conn>, Instant)>,
 }
 
 impl List {
@@ -35,7 +35,7 @@ thread_local! {
 }
 
 /// The most recently used idle connection of pool `pool` on this thread that is still good.
-pub(super) fn checkout(pool: u64) -> Option<Conn> {
+pub(super) fn checkout(pool: u64) -> Option<Box<Conn>> {
     IDLE.with(|lists| {
         let mut lists = lists.borrow_mut();
         let list = lists.iter_mut().find(|list| list.pool == pool)?;
@@ -50,7 +50,7 @@ pub(super) fn checkout(pool: u64) -> Option<Conn> {
 }
 
 /// Gives `conn` back to pool `pool` on this thread, unless that already holds `max_idle`.
-pub(super) fn release(pool: u64, mut conn: Conn, max_idle: usize, idle_timeout: Duration) {
+pub(super) fn release(pool: u64, mut conn: Box<Conn>, max_idle: usize, idle_timeout: Duration) {
     if max_idle == 0 {
         return;
     }
@@ -90,16 +90,4 @@ pub(crate) fn reap() {
         }
         lists.retain(|list| !list.conns.is_empty());
     });
-}
-
-/// Idle connections of pool `pool` on this thread (for tests).
-#[cfg(test)]
-pub(super) fn count(pool: u64) -> usize {
-    IDLE.with(|lists| {
-        lists
-            .borrow()
-            .iter()
-            .find(|list| list.pool == pool)
-            .map_or(0, |list| list.conns.len())
-    })
 }

@@ -37,14 +37,15 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    /// A new connection over `io`.
-    pub(super) fn new(io: UpstreamIo) -> Conn {
-        Conn {
+    /// A new connection over `io`, boxed: it moves between the pool and response bodies, which
+    /// then carry a pointer instead of its buffers.
+    pub(super) fn new(io: UpstreamIo) -> Box<Conn> {
+        Box::new(Conn {
             io,
             read: BytesMut::with_capacity(READ_CHUNK),
             write: Vec::with_capacity(1024),
             reused: false,
-        }
+        })
     }
 
     /// Whether the upstream closed the connection, reset it or sent bytes nobody asked for

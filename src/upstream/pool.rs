@@ -69,7 +69,7 @@ pub(crate) struct HostPool<B> {
 enum Exchanged {
     /// An HTTP/1.1 connection, now holding the response body; whether the whole request went
     /// out.
-    Http1(Conn, ResponseHead, bool),
+    Http1(Box<Conn>, ResponseHead, bool),
     /// A stream of the shared HTTP/2 connection.
     Http2(Response<Incoming>),
 }
@@ -152,7 +152,11 @@ impl<B: SendBody> HostPool<B> {
         })
     }
 
-    async fn exchange(&self, request: Request<B>, route: &str) -> Result<Exchanged, UpstreamFailure> {
+    async fn exchange(
+        &self,
+        request: Request<B>,
+        route: &str,
+    ) -> Result<Exchanged, UpstreamFailure> {
         let mut request = request;
         // Only TLS upstreams negotiate HTTP/2: plaintext pools skip the lock.
         if let Some(sender) = self.tls.as_ref().and_then(|_| self.http2.current()) {
@@ -237,7 +241,7 @@ pub(crate) struct UpstreamBody {
 enum Source {
     Http1 {
         /// `None` once given back or dropped.
-        conn: Option<Conn>,
+        conn: Option<Box<Conn>>,
         remaining: Remaining,
         keep_alive: bool,
         returns: Returns,
@@ -272,7 +276,11 @@ impl Source {
                     Poll::Ready(None) => {
                         if let Some(done) = conn.take() {
                             if *keep_alive && done.read.is_empty() {
-                                let Returns { pool, max_idle, idle_timeout } = *returns;
+                                let Returns {
+                                    pool,
+                                    max_idle,
+                                    idle_timeout,
+                                } = *returns;
                                 idle::release(pool, done, max_idle, idle_timeout);
                             }
                         }
@@ -334,18 +342,18 @@ impl Body for UpstreamBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.source {
-            Source::Http1 { conn, remaining, .. } => {
-                conn.is_none() || matches!(remaining, Remaining::Done)
-            }
+            Source::Http1 {
+                conn, remaining, ..
+            } => conn.is_none() || matches!(remaining, Remaining::Done),
             Source::Http2(incoming) => incoming.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.source {
-            Source::Http1 { remaining, .. } => {
-                remaining.exact().map_or_else(SizeHint::default, SizeHint::with_exact)
-            }
+            Source::Http1 { remaining, .. } => remaining
+                .exact()
+                .map_or_else(SizeHint::default, SizeHint::with_exact),
             Source::Http2(incoming) => incoming.size_hint(),
         }
     }
@@ -362,7 +370,11 @@ impl Drop for UpstreamBody {
         } = &mut self.source
         {
             if let Some(done) = conn.take().filter(|done| done.read.is_empty()) {
-                let Returns { pool, max_idle, idle_timeout } = *returns;
+                let Returns {
+                    pool,
+                    max_idle,
+                    idle_timeout,
+                } = *returns;
                 idle::release(pool, done, max_idle, idle_timeout);
             }
         }

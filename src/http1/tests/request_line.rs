@@ -5,7 +5,12 @@ use crate::http1::{parse_request, Http1Error, Limits};
 
 #[test]
 fn http11_request_takes_at_most_one_host() {
-    assert!(parse(b"GET / HTTP/1.1\r\n\r\n").unwrap().parts.headers.get("host").is_none());
+    assert!(parse(b"GET / HTTP/1.1\r\n\r\n")
+        .unwrap()
+        .parts
+        .headers
+        .get("host")
+        .is_none());
     assert_eq!(
         error(b"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n"),
         Http1Error::MultipleHost

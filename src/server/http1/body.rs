@@ -90,12 +90,15 @@ pub(super) enum Pumped {
     Unfinished,
 }
 
+/// What [`pump`] needs for a body still on the wire: where to send it, and how it is framed.
+pub(super) type Pumping = (mpsc::Sender<io::Result<Bytes>>, BodyFraming);
+
 /// The body of a request whose head is already consumed: taken from `conn`'s buffer when it
 /// is all there, pumped otherwise (the returned receiver half goes into the body).
 pub(super) fn body_for(
     conn: &mut Conn<impl AsyncRead + AsyncWrite + Unpin>,
     framing: BodyFraming,
-) -> (RequestBody, Option<(mpsc::Sender<io::Result<Bytes>>, BodyFraming)>) {
+) -> (RequestBody, Option<Pumping>) {
     match framing {
         BodyFraming::Length(0) => (RequestBody::Empty, None),
         BodyFraming::Length(length) if length <= conn.read.len() as u64 => {
