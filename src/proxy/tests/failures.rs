@@ -33,6 +33,14 @@ livemode = "live"
 dedupe = true
 
 [[routes]]
+id = "both"
+path = "/both"
+methods = ["POST"]
+auth = "webhook"
+keyring = "hooks"
+dedupe = true
+
+[[routes]]
 id = "retired"
 path = "/retired"
 methods = ["POST"]
@@ -424,4 +432,22 @@ async fn only_filtered_and_already_delivered_events_are_2xx_without_the_backend(
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.json()["reason"], "duplicate");
     assert_eq!(gateway.seen().len(), 1);
+}
+
+/// SPEC §9 scopes dedupe keys per route and live/test mode: a live event and a test event that
+/// share an id are two events, and each must reach the backend.
+#[tokio::test]
+#[ignore = "dedupe keys are scoped by route and event id only, not by livemode (SPEC §9): the \
+            second event is acknowledged as a duplicate without being forwarded"]
+async fn an_event_id_delivered_in_one_mode_is_still_delivered_in_the_other() {
+    let gateway = Harness::new(ROUTES);
+    for livemode in [true, false] {
+        let body = format!(r#"{{"id":"evt_same","type":"invoice.paid","livemode":{livemode}}}"#);
+        let header = sign(&[WEBHOOK_SECRET], NOW, body.as_bytes());
+        let request = post("/both", &[("stripe-signature", &header)], body);
+        let answer = send(&gateway, request).await;
+        assert_eq!(answer.status, StatusCode::OK, "livemode {livemode}");
+        assert_ne!(answer.json()["reason"], "duplicate", "livemode {livemode}");
+    }
+    assert_eq!(gateway.seen().len(), 2, "both events forwarded");
 }
