@@ -30,7 +30,9 @@ struct Scripted {
 
 impl Scripted {
     async fn start(script: &'static [&'static [u8]]) -> Scripted {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = deadline(TcpListener::bind("127.0.0.1:0"))
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
         let record = seen.clone();
