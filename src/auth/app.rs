@@ -161,4 +161,6 @@ fn raw_body_identity(body: &[u8], verified: Verified) -> Result<AppIdentity, Rej
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

@@ -116,4 +116,6 @@ impl EventField {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

@@ -4,7 +4,9 @@
 //! tested in `tests/`.
 
 mod app;
+mod failures;
 mod limits;
+mod properties;
 mod webhook;
 
 use std::path::Path;

@@ -33,3 +33,4 @@ mod tls;
 mod upstream_pool;
 mod vectors;
 mod webhook;
+mod webhook_failures;
