@@ -27,6 +27,8 @@ pub(crate) struct Admin {
     pub gateway: Arc<Gateway>,
     pub registry: Registry,
     pub reloader: Arc<Reloader>,
+    /// The serving threads, whose tasks `/metrics` counts.
+    pub serving: crate::server::Serving,
 }
 
 /// Admin connections open at once; more wait in the listen queue, so that clients of the admin
@@ -91,6 +93,8 @@ impl Admin {
             }
             (&Method::GET | &Method::HEAD, "/readyz") => self.readiness(),
             (&Method::GET, "/metrics") => {
+                let tasks = i64::try_from(self.serving.alive_tasks()).unwrap_or(i64::MAX);
+                self.gateway.metrics().runtime_alive_tasks.set(tasks);
                 let mut response = Response::new(Full::new(Bytes::from(crate::metrics::render(
                     &self.registry,
                 ))));

@@ -50,6 +50,9 @@ pub(crate) struct Metrics {
     pub(crate) in_flight: IntGauge,
     /// `buffered_body_bytes`: request body bytes held for verification right now.
     pub(crate) buffered_body_bytes: IntGauge,
+    /// `runtime_alive_tasks`: tasks alive on the serving threads (connections and their
+    /// helpers), read when the metrics are scraped.
+    pub(crate) runtime_alive_tasks: IntGauge,
     /// `config_reloads_total{result}`.
     pub(crate) config_reloads: IntCounterVec,
     /// `config_last_reload_success`.
@@ -112,6 +115,10 @@ impl Metrics {
                 "buffered_body_bytes",
                 "Request body bytes reserved for buffering (authenticated routes), against server.max_buffered_bytes.",
             ))?,
+            runtime_alive_tasks: IntGauge::with_opts(opts(
+                "runtime_alive_tasks",
+                "Tasks alive on the serving threads (one per open connection, plus one reaper per thread).",
+            ))?,
             config_reloads: IntCounterVec::new(opts("config_reloads_total", "Configuration reloads, by result (success, failure)."), &["result"])?,
             config_last_reload_success: IntGauge::with_opts(opts("config_last_reload_success", "1 if the last reload attempt succeeded, else 0."))?,
             config_last_reload_success_timestamp: Gauge::with_opts(opts(
@@ -145,6 +152,7 @@ impl Metrics {
         registry.register(Box::new(self.upstream_errors.clone()))?;
         registry.register(Box::new(self.in_flight.clone()))?;
         registry.register(Box::new(self.buffered_body_bytes.clone()))?;
+        registry.register(Box::new(self.runtime_alive_tasks.clone()))?;
         registry.register(Box::new(self.config_reloads.clone()))?;
         registry.register(Box::new(self.config_last_reload_success.clone()))?;
         registry.register(Box::new(self.config_last_reload_success_timestamp.clone()))?;

@@ -64,12 +64,13 @@ pub async fn start(
     let reloader = Reloader::new(gateway.clone(), path);
     let (stop, phase) = watch::channel(Phase::Serving);
     let (stop_accepting, accepting) = watch::channel(false);
-    let serving = crate::server::spawn_workers(data, &gateway, &accepting)
+    let (threads, serving) = crate::server::spawn_workers(data, &gateway, &accepting)
         .map_err(|err| anyhow::anyhow!("cannot start the serving threads: {err}"))?;
     let admin_state = Admin {
         gateway: gateway.clone(),
         registry,
         reloader: reloader.clone(),
+        serving: threads,
     };
     let mut tasks = vec![tokio::spawn(async move {
         for done in serving {

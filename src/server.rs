@@ -37,17 +37,19 @@ pub(crate) fn spawn_workers(
     listeners: Vec<std::net::TcpListener>,
     gateway: &Arc<Gateway>,
     stop: &watch::Receiver<bool>,
-) -> std::io::Result<Vec<tokio::sync::oneshot::Receiver<()>>> {
+) -> std::io::Result<(Serving, Vec<tokio::sync::oneshot::Receiver<()>>)> {
     let limit = Arc::new(Semaphore::new(
         gateway.snapshot().config.server.max_connections,
     ));
     let mut done = Vec::with_capacity(listeners.len());
+    let mut handles = Vec::with_capacity(listeners.len());
     for (index, listener) in listeners.into_iter().enumerate() {
         let (gateway, limit, mut stop) = (gateway.clone(), limit.clone(), stop.clone());
         let (finished, finished_rx) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
+        handles.push(runtime.handle().clone());
         std::thread::Builder::new()
             .name(format!("gateway-worker-{index}"))
             .spawn(move || {
@@ -67,7 +69,23 @@ pub(crate) fn spawn_workers(
             })?;
         done.push(finished_rx);
     }
-    Ok(done)
+    Ok((Serving { handles }, done))
+}
+
+/// The runtimes of the serving threads, for their metrics.
+#[derive(Debug, Clone)]
+pub(crate) struct Serving {
+    handles: Vec<tokio::runtime::Handle>,
+}
+
+impl Serving {
+    /// Tasks alive on the serving threads now.
+    pub(crate) fn alive_tasks(&self) -> usize {
+        self.handles
+            .iter()
+            .map(|handle| handle.metrics().num_alive_tasks())
+            .sum()
+    }
 }
 
 /// Serves `listener` until `stop` resolves, then stops accepting, closes idle connections and

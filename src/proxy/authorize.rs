@@ -160,7 +160,14 @@ fn webhook_rules<'g>(
     }
     let claim = match policy.dedupe {
         false => None,
-        true => match DedupeClaim::take(store, &route.id, &event.id, now, route.timeout) {
+        true => match DedupeClaim::take(
+            store,
+            &route.id,
+            event.livemode,
+            &event.id,
+            now,
+            route.timeout,
+        ) {
             Ok(claim) => Some(claim),
             Err(Held::InFlight) => {
                 record.webhook(WebhookOutcome::InFlight);

@@ -24,16 +24,23 @@ pub(crate) struct DedupeClaim<'a> {
 }
 
 impl<'a> DedupeClaim<'a> {
-    /// Claims `event_id` on `route` for the upstream `timeout` plus a margin, or returns how it
-    /// is held already.
+    /// Claims `event_id` on `route` in its mode (`livemode`: live, test, or unknown) for the
+    /// upstream `timeout` plus a margin, or returns how it is held already. Keys are scoped per
+    /// route and mode (SPEC §9): a test event never counts as the delivery of a live one.
     pub(super) fn take(
         store: &'a dyn SeenStore,
         route: &str,
+        livemode: Option<bool>,
         event_id: &str,
         now: i64,
         timeout: Duration,
     ) -> Result<Self, Held> {
-        let key = [route.as_bytes(), b"\0", event_id.as_bytes()].concat();
+        let mode: &[u8] = match livemode {
+            Some(true) => b"live",
+            Some(false) => b"test",
+            None => b"-",
+        };
+        let key = [route.as_bytes(), b"\0", mode, b"\0", event_id.as_bytes()].concat();
         // In flight for at most the upstream timeout plus a margin, even if this task dies.
         let timeout = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
         let until = now.saturating_add(timeout).saturating_add(60);

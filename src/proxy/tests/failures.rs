@@ -372,7 +372,7 @@ async fn the_same_event_while_its_delivery_is_in_flight_is_409() {
     let gateway = Harness::new(ROUTES);
     // The claim another delivery of the same event holds while it is forwarded.
     let store = &*gateway.gateway.dedupe;
-    let key = b"hooks\0evt_1";
+    let key = b"hooks\0live\0evt_1";
     let claim = store
         .claim(key, Held::InFlight, NOW, NOW + 60)
         .expect("first claim");
@@ -437,8 +437,6 @@ async fn only_filtered_and_already_delivered_events_are_2xx_without_the_backend(
 /// SPEC §9 scopes dedupe keys per route and live/test mode: a live event and a test event that
 /// share an id are two events, and each must reach the backend.
 #[tokio::test]
-#[ignore = "dedupe keys are scoped by route and event id only, not by livemode (SPEC §9): the \
-            second event is acknowledged as a duplicate without being forwarded"]
 async fn an_event_id_delivered_in_one_mode_is_still_delivered_in_the_other() {
     let gateway = Harness::new(ROUTES);
     for livemode in [true, false] {
