@@ -59,6 +59,10 @@ impl ForwardBody {
     /// `body`, relayed as it arrives. hyper's own body type is kept as it is (no allocation);
     /// any other type is boxed.
     pub(crate) fn stream<B: InboundBody>(body: B) -> Self {
+        // Nothing to relay (a GET): an empty body, which can also be sent again.
+        if body.is_end_stream() {
+            return ForwardBody::Empty;
+        }
         let mut slot = Some(body);
         let incoming = (&mut slot as &mut dyn Any)
             .downcast_mut::<Option<Incoming>>()

@@ -9,14 +9,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::HOST;
 use http::request::Parts;
-use http::uri::Uri;
-use http::{HeaderValue, Request, Response, StatusCode, Version};
+use http::{HeaderValue, Response, StatusCode};
 
 use super::record::Record;
 use crate::body::{json_response, ForwardBody, GatewayBody};
 use crate::error::GatewayError;
 use crate::snapshot::Route;
-use crate::upstream::{echo, HostPool, Upstream, UpstreamFailure};
+use crate::upstream::{echo, HostPool, SendError, Upstream, UpstreamFailure};
 
 /// Sends the request to `route`'s upstream and relays the response. An upstream that answers
 /// in process gets the body phase 3 read.
@@ -27,7 +26,10 @@ pub(super) async fn forward(
     record: &mut Record<'_>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     match &route.upstream {
-        Upstream::Pool { pool, host } => pooled(route, pool, host, parts, body, record).await,
+        Upstream::Pool { pool, host } => {
+            let mut parts = parts;
+            pooled(route, pool, host, &mut parts, body, record).await
+        }
         Upstream::Echo => {
             let body = buffered(body)?;
             Ok(json_response(StatusCode::OK, echo::render(&parts, &body)))
@@ -50,28 +52,22 @@ async fn pooled(
     route: &Route,
     pool: &Arc<HostPool<ForwardBody>>,
     host: &HeaderValue,
-    mut parts: Parts,
+    parts: &mut Parts,
     body: ForwardBody,
     record: &mut Record<'_>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
-    // HTTP/1.1 to the upstream: origin-form target, the upstream's own Host.
-    parts.uri = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .map_or_else(|| Uri::from_static("/"), Uri::from);
-    parts.version = Version::HTTP_11;
+    // The upstream's own Host; the client writes the origin-form target.
     parts.headers.insert(HOST, host.clone());
     let started = Instant::now();
     let timeouts = route.metrics.upstream_errors(UpstreamFailure::Timeout);
-    let result = pool
-        .send(
-            Request::from_parts(parts, body),
-            &route.id,
-            route.timeout,
-            timeouts,
-        )
-        .await;
+    let result = match pool
+        .send(parts, body, &route.id, route.timeout, timeouts)
+        .await
+    {
+        Ok(response) => Ok(response),
+        Err(SendError::Upstream(failure)) => Err(failure),
+        Err(SendError::RequestBody) => return Err(GatewayError::BodyUnreadable),
+    };
     let response = result.map(|response| response.map(GatewayBody::Upstream));
     relay(response, started.elapsed(), record)
 }

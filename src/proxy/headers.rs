@@ -88,6 +88,7 @@ pub(crate) fn rewrite(
         is_hop_by_hop(name)
             || names.is_identity_header(name)
             || (!peer.trusted && is_forwarding(name))
+            || is_underscore_alias(name)
     });
     let host = headers.remove(HOST);
     forwarding(headers, peer, host);
@@ -181,8 +182,34 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 /// Headers that describe the path of a request: only trusted proxies may set them.
 fn is_forwarding(name: &HeaderName) -> bool {
-    let name = name.as_str();
+    is_forwarding_name(name.as_str())
+}
+
+fn is_forwarding_name(name: &str) -> bool {
     name == "forwarded" || name == "x-real-ip" || name.starts_with("x-forwarded-")
+}
+
+/// A name that spells a forwarding, framing or hop-by-hop field with `_` for `-`
+/// (`X_Forwarded_For`, `Transfer_Encoding`): CGI-style backends (WSGI, Rack, PHP) read it as
+/// that field, so it is removed whoever sent it; the gateway sets the real ones itself.
+fn is_underscore_alias(name: &HeaderName) -> bool {
+    let name = name.as_str();
+    if !name.contains('_') {
+        return false;
+    }
+    let dashed = name.replace('_', "-");
+    is_forwarding_name(&dashed)
+        || HOP_BY_HOP.contains(&dashed.as_str())
+        || [
+            "connection",
+            "content-length",
+            "host",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+        ]
+        .contains(&dashed.as_str())
 }
 
 /// Removes every header `doomed` picks, plus those named in `Connection`. One pass over the

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
@@ -134,6 +134,7 @@ async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
         ..
     } = head;
     let asked_head = parts.method == http::Method::HEAD;
+    let http10 = parts.version == http::Version::HTTP_10;
     let (body, pumping) = body_for(conn, framing);
     let request = http::Request::from_parts(parts, body);
     let complete = AtomicBool::new(pumping.is_none());
@@ -167,6 +168,7 @@ async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
     let asked = Asked {
         head: asked_head,
         close,
+        http10,
     };
     respond(conn, response, asked, settings.timeouts.send).await
 }
@@ -262,6 +264,32 @@ async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
     let asked = Asked {
         head: false,
         close: true,
+        http10: false,
     };
-    let _ = respond(conn, response, asked, settings.timeouts.send).await;
+    if respond(conn, response, asked, settings.timeouts.send).await != Sent::Failed {
+        linger(conn).await;
+    }
+}
+
+/// Closes after an error answer without losing it: the write side is shut first, then what
+/// the client still sends is read and dropped for a moment (at most `LINGER_BYTES` within
+/// `LINGER`), so the kernel does not reset a connection whose unread input would destroy the
+/// answer before the client reads it (RFC 9112 §9.6).
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<I>) {
+    const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+    const LINGER_BYTES: usize = 256 * 1024;
+    let _ = tokio::time::timeout(LINGER, async {
+        if conn.io.shutdown().await.is_err() {
+            return;
+        }
+        let mut drained = 0usize;
+        let mut sink = [0u8; 4096];
+        while drained < LINGER_BYTES {
+            match conn.io.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => drained = drained.saturating_add(n),
+            }
+        }
+    })
+    .await;
 }

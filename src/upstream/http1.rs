@@ -12,6 +12,7 @@ use http::request::Parts;
 use http::Method;
 use http_body::Body;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 use tokio_util::io::poll_read_buf;
 
 use super::io::{Conn, READ_CHUNK};
@@ -47,6 +48,9 @@ pub(super) struct Failed {
     pub(super) retry: bool,
     /// The I/O error, when there was one (a TLS alert shows here).
     pub(super) error: Option<io::Error>,
+    /// The client's request body broke (or ran short or long of its length) while it was
+    /// relayed: the request is the client's fault, and the exchange ends at once.
+    pub(super) request_body: bool,
 }
 
 impl Failed {
@@ -55,6 +59,7 @@ impl Failed {
             failure,
             retry: false,
             error: None,
+            request_body: false,
         }
     }
 }
@@ -93,9 +98,9 @@ pub(super) async fn exchange<B: SendBody>(
             return Ok((head, false));
         }
         return Err(Failed {
-            failure: UpstreamFailure::Broken,
             retry,
             error: Some(error),
+            ..Failed::new(UpstreamFailure::Broken)
         });
     }
     let received = receive(conn, &parts.method).await.map_err(|mut failed| {
@@ -109,6 +114,42 @@ pub(super) async fn exchange<B: SendBody>(
         failed
     });
     received.map(|head| (head, true))
+}
+
+/// [`exchange`], failing with [`UpstreamFailure::Timeout`] at `deadline`. The timer lives
+/// with the connection and is moved only when it would ring too late: on a kept-alive
+/// connection, later deadlines need no new timer, and an early ring just moves it on.
+pub(super) async fn exchange_by<B: SendBody>(
+    conn: &mut Conn,
+    deadline: Instant,
+    parts: &Parts,
+    body: &mut B,
+    replay: Option<&Bytes>,
+) -> Result<Received, Failed> {
+    let mut timer = conn
+        .timer
+        .take()
+        .unwrap_or_else(|| Box::pin(tokio::time::sleep_until(deadline)));
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    let outcome = {
+        let mut exchanging = std::pin::pin!(exchange(conn, parts, body, replay));
+        loop {
+            tokio::select! {
+                biased;
+                received = exchanging.as_mut() => break received,
+                () = timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        break Err(Failed::new(UpstreamFailure::Timeout));
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+            }
+        }
+    };
+    conn.timer = Some(timer);
+    outcome
 }
 
 fn is_idempotent(method: &Method) -> bool {
@@ -126,16 +167,19 @@ async fn send_head(
     framing: BodyFraming,
     replay: Option<&Bytes>,
 ) -> io::Result<bool> {
-    let target = parts
-        .uri
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    let root;
+    let target = match parts.uri.path_and_query() {
+        Some(target) => target,
+        None => {
+            root = http::uri::PathAndQuery::from_static("/");
+            &root
+        }
+    };
     conn.write.clear();
     encode_request_head(
         &mut conn.write,
         &parts.method,
-        &target,
+        target,
         &parts.headers,
         framing,
         false,
@@ -172,16 +216,30 @@ async fn stream_and_receive<B: SendBody>(
     let mut receiving = std::pin::pin!(receiving);
     let sending = async {
         stream_body(&mut writer, body, framing).await?;
-        writer.flush().await
+        writer.flush().await.map_err(|_| Streamed::Io)
     };
     tokio::select! {
         biased;
         head = receiving.as_mut() => head.map(|head| (head, false)),
-        sent = sending => {
-            let complete = sent.is_ok();
-            receiving.await.map(|head| (head, complete))
-        }
+        sent = sending => match sent {
+            Ok(()) => receiving.await.map(|head| (head, true)),
+            // The upstream waits for the rest of a body that will not come: stop here.
+            Err(Streamed::Body) => Err(Failed {
+                request_body: true,
+                ..Failed::new(UpstreamFailure::Broken)
+            }),
+            // The upstream may have answered and closed: take its answer if it did.
+            Err(Streamed::Io) => receiving.await.map(|head| (head, false)),
+        },
     }
+}
+
+/// Why relaying a request body stopped.
+enum Streamed {
+    /// The client's body failed, or ran short or long of its announced length.
+    Body,
+    /// Writing to the upstream failed.
+    Io,
 }
 
 /// Relays a body of unknown content frame by frame; a body that ends short of or beyond the
@@ -190,13 +248,13 @@ async fn stream_body<B: SendBody, W: AsyncWrite + Unpin>(
     io: &mut W,
     body: &mut B,
     framing: BodyFraming,
-) -> io::Result<()> {
+) -> Result<(), Streamed> {
     let mut left = match framing {
         BodyFraming::Length(length) => Some(length),
         BodyFraming::Chunked | BodyFraming::UntilClose => None,
     };
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
-        let frame = frame.map_err(|err| io::Error::other(err.into()))?;
+        let frame = frame.map_err(|_| Streamed::Body)?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers are not relayed
         };
@@ -205,23 +263,23 @@ async fn stream_body<B: SendBody, W: AsyncWrite + Unpin>(
         }
         match left.as_mut() {
             Some(left) => {
-                *left = left
-                    .checked_sub(data.len() as u64)
-                    .ok_or_else(|| io::Error::other("request body longer than announced"))?;
-                io.write_all(&data).await?;
+                *left = left.checked_sub(data.len() as u64).ok_or(Streamed::Body)?;
+                io.write_all(&data).await.map_err(|_| Streamed::Io)?;
             }
             None => {
                 let size = ChunkSizeLine::new(data.len() as u64);
-                io.write_all(size.as_bytes()).await?;
-                io.write_all(&data).await?;
-                io.write_all(CHUNK_END).await?;
+                io.write_all(size.as_bytes())
+                    .await
+                    .map_err(|_| Streamed::Io)?;
+                io.write_all(&data).await.map_err(|_| Streamed::Io)?;
+                io.write_all(CHUNK_END).await.map_err(|_| Streamed::Io)?;
             }
         }
     }
     match left {
         Some(0) => Ok(()),
-        Some(_) => Err(io::Error::other("request body shorter than announced")),
-        None => io.write_all(LAST_CHUNK).await,
+        Some(_) => Err(Streamed::Body),
+        None => io.write_all(LAST_CHUNK).await.map_err(|_| Streamed::Io),
     }
 }
 

@@ -10,6 +10,7 @@ use std::task::{Context, Poll, Waker};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 use tokio_rustls::client::TlsStream;
 
 /// Bytes read from an upstream at a time, at least.
@@ -34,6 +35,8 @@ pub(super) struct Conn {
     pub(super) write: Vec<u8>,
     /// Whether a request has been sent on it before (it came from the pool).
     pub(super) reused: bool,
+    /// The exchange deadline's timer, kept with the connection (see `http1::exchange_by`).
+    pub(super) timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Conn {
@@ -45,6 +48,7 @@ impl Conn {
             read: BytesMut::with_capacity(READ_CHUNK),
             write: Vec::with_capacity(1024),
             reused: false,
+            timer: None,
         })
     }
 

@@ -73,6 +73,22 @@ impl<B> Upstream<B> {
     }
 }
 
+/// Why a request got no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendError {
+    /// The upstream failed.
+    Upstream(UpstreamFailure),
+    /// The client's request body broke (or ran short or long of its length) while it was
+    /// relayed: the client's fault, answered `400 body_unreadable`, not an upstream error.
+    RequestBody,
+}
+
+impl From<UpstreamFailure> for SendError {
+    fn from(failure: UpstreamFailure) -> Self {
+        SendError::Upstream(failure)
+    }
+}
+
 /// Why the upstream did not answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum UpstreamFailure {

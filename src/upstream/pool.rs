@@ -12,6 +12,7 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::request::Parts;
 use http::uri::Authority;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
@@ -23,7 +24,7 @@ use super::http1::{self, Remaining};
 use super::http2::{self, SharedHttp2, Unsent};
 use super::idle;
 use super::io::Conn;
-use super::{SendBody, UpstreamFailure};
+use super::{SendBody, SendError, UpstreamFailure};
 use crate::config::UpstreamConfig;
 use crate::http1::ResponseHead;
 use crate::tls::client::tls_error;
@@ -107,26 +108,26 @@ impl<B> HostPool<B> {
 }
 
 impl<B: SendBody> HostPool<B> {
-    /// Sends `request` (origin-form URI, `Host` set). `timeout` bounds the whole exchange:
+    /// Sends the request of `parts` (its `Host` set; over HTTP/1.1 the target goes in origin
+    /// form) and `body`. `timeout` bounds the whole exchange:
     /// no response head in time is [`UpstreamFailure::Timeout`], and a body still streaming at
     /// the deadline is cut off (and counted in `timeouts`). The response body returns the
     /// connection to the pool when it ends. `route` names the route in TLS failure logs.
     pub(crate) async fn send(
         &self,
-        request: Request<B>,
+        parts: &Parts,
+        body: B,
         route: &str,
         timeout: Duration,
         timeouts: &IntCounter,
-    ) -> Result<Response<UpstreamBody>, UpstreamFailure> {
+    ) -> Result<Response<UpstreamBody>, SendError> {
         let now = tokio::time::Instant::now();
         // A configured timeout too large to add to the clock means no deadline in practice.
         let deadline = now
             .checked_add(timeout)
             .or_else(|| now.checked_add(FAR_FUTURE))
             .unwrap_or(now);
-        let exchanged = tokio::time::timeout_at(deadline, self.exchange(request, route))
-            .await
-            .unwrap_or(Err(UpstreamFailure::Timeout))?;
+        let exchanged = self.exchange(parts, body, route, deadline).await?;
         let timeouts = timeouts.clone();
         let body = |source| UpstreamBody {
             source,
@@ -152,23 +153,35 @@ impl<B: SendBody> HostPool<B> {
         })
     }
 
+    /// The exchange, by `deadline`: an HTTP/2 stream, or a pooled HTTP/1.1 connection (the
+    /// next one when one turns out closed under a request the upstream cannot have acted on), or
+    /// a new connection.
     async fn exchange(
         &self,
-        request: Request<B>,
+        parts: &Parts,
+        body: B,
         route: &str,
-    ) -> Result<Exchanged, UpstreamFailure> {
-        let mut request = request;
+        deadline: tokio::time::Instant,
+    ) -> Result<Exchanged, SendError> {
+        let mut body = body;
         // Only TLS upstreams negotiate HTTP/2: plaintext pools skip the lock.
         if let Some(sender) = self.tls.as_ref().and_then(|_| self.http2.current()) {
-            match http2::send(sender, request, &self.authority, route).await {
-                Err(Unsent::Again(unsent)) => request = *unsent,
-                sent => return sent.map(Exchanged::Http2).map_err(Unsent::failure),
+            let request = Request::from_parts(parts.clone(), body);
+            let sending = http2::send(sender, request, &self.authority, route);
+            match tokio::time::timeout_at(deadline, sending).await {
+                Err(_elapsed) => return Err(UpstreamFailure::Timeout.into()),
+                Ok(Err(Unsent::Again(unsent))) => body = unsent.into_body(),
+                Ok(sent) => {
+                    return sent
+                        .map(Exchanged::Http2)
+                        .map_err(|unsent| unsent.failure().into())
+                }
             }
         }
-        let (parts, mut body) = request.into_parts();
         let replay = body.in_memory();
         while let Some(mut conn) = idle::checkout(self.id) {
-            match http1::exchange(&mut conn, &parts, &mut body, replay.as_ref()).await {
+            let replay = replay.as_ref();
+            match http1::exchange_by(&mut conn, deadline, parts, &mut body, replay).await {
                 Ok((head, whole)) => return Ok(Exchanged::Http1(conn, head, whole)),
                 Err(failed) if failed.retry => continue,
                 Err(failed) => return Err(self.failed(failed, route)),
@@ -183,26 +196,38 @@ impl<B: SendBody> HostPool<B> {
             timeout,
             route,
         ));
-        match opening.await? {
+        let opened = tokio::time::timeout_at(deadline, opening)
+            .await
+            .map_err(|_elapsed| UpstreamFailure::Timeout)??;
+        match opened {
             Connection::Http1(io) => {
                 let mut conn = Conn::new(io);
-                match http1::exchange(&mut conn, &parts, &mut body, replay.as_ref()).await {
+                let replay = replay.as_ref();
+                match http1::exchange_by(&mut conn, deadline, parts, &mut body, replay).await {
                     Ok((head, whole)) => Ok(Exchanged::Http1(conn, head, whole)),
                     Err(failed) => Err(self.failed(failed, route)),
                 }
             }
             Connection::Http2(sender) => {
                 self.http2.share(sender.clone());
-                let request = Request::from_parts(parts, body);
-                let sent = http2::send(sender, request, &self.authority, route).await;
-                sent.map(Exchanged::Http2).map_err(Unsent::failure)
+                let request = Request::from_parts(parts.clone(), body);
+                let sending = http2::send(sender, request, &self.authority, route);
+                match tokio::time::timeout_at(deadline, sending).await {
+                    Err(_elapsed) => Err(UpstreamFailure::Timeout.into()),
+                    Ok(sent) => sent
+                        .map(Exchanged::Http2)
+                        .map_err(|unsent| unsent.failure().into()),
+                }
             }
         }
     }
 
     /// The failure to report; a TLS alert (a TLS 1.3 server refusing the client certificate
     /// says so only on the first read) counts as `tls` and is logged.
-    fn failed(&self, failed: http1::Failed, route: &str) -> UpstreamFailure {
+    fn failed(&self, failed: http1::Failed, route: &str) -> SendError {
+        if failed.request_body {
+            return SendError::RequestBody;
+        }
         let tls = failed.error.as_ref().and_then(|error| {
             let error: &(dyn std::error::Error + 'static) = error;
             tls_error(error).map(ToString::to_string)
@@ -210,9 +235,9 @@ impl<B: SendBody> HostPool<B> {
         match tls {
             Some(tls) => {
                 tracing::warn!(route, upstream = %self.authority, error = %tls, "upstream TLS failure");
-                UpstreamFailure::Tls
+                SendError::Upstream(UpstreamFailure::Tls)
             }
-            None => failed.failure,
+            None => SendError::Upstream(failed.failure),
         }
     }
 }

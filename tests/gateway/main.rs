@@ -21,6 +21,7 @@ mod app;
 mod app_headers;
 mod cli;
 mod connection_limits;
+mod http1_path;
 mod ops;
 mod pipeline_limits;
 mod process;

@@ -178,3 +178,34 @@ fn an_identity_that_cannot_be_a_header_value_refuses_the_request() {
         })
     );
 }
+
+#[test]
+fn underscore_spellings_of_forwarding_framing_and_hop_by_hop_fields_are_removed() {
+    for trusted in [false, true] {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "x_forwarded_for",
+            "X-Forwarded_Host",
+            "x_real_ip",
+            "transfer_encoding",
+            "Content_Length",
+            "proxy_connection",
+            "keep_alive",
+        ] {
+            headers.insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_static("7.7.7.7"),
+            );
+        }
+        headers.insert("x_custom_field", HeaderValue::from_static("kept"));
+        let headers = rewritten("/api/x", headers, trusted);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert!(
+            left.iter()
+                .all(|name| !name.contains('_') || *name == "x_custom_field"),
+            "trusted={trusted}: {left:?}"
+        );
+        assert_eq!(headers["x_custom_field"], "kept");
+        assert_eq!(headers["x-forwarded-for"], "10.1.2.3");
+    }
+}

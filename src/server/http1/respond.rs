@@ -10,7 +10,7 @@ use std::task::Poll;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_LENGTH};
+use http::header::{CONNECTION, CONTENT_LENGTH, DATE as DATE_HEADER};
 use http::{HeaderMap, Response, StatusCode};
 use http_body::Body;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -42,6 +42,9 @@ pub(super) struct Asked {
     pub(super) head: bool,
     /// The connection ends after this response.
     pub(super) close: bool,
+    /// An HTTP/1.0 client: it cannot read a chunked body (RFC 9112 §6.1), so a body of unknown
+    /// length is delimited by closing, and the connection always ends after the response.
+    pub(super) http10: bool,
 }
 
 /// Writes `response` to `conn`.
@@ -57,28 +60,38 @@ pub(super) async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let mut close = asked.close || asks_close(&parts.headers);
+    let mut close = asked.close || asked.http10 || asks_close(&parts.headers);
     let framing = if bodiless {
-        // The length the answer to a GET would have, when known; no field otherwise.
+        // The length the answer to a GET would have: the upstream's, or that of an answer the
+        // gateway made itself; no field otherwise.
+        let own = !matches!(body, GatewayBody::Upstream(_));
         declared_length(&parts.headers)
-            .or_else(|| asked.head.then(|| body.size_hint().exact()).flatten())
+            .or_else(|| {
+                (asked.head && own)
+                    .then(|| body.size_hint().exact())
+                    .flatten()
+            })
             .map_or(BodyFraming::UntilClose, BodyFraming::Length)
     } else {
         match body.size_hint().exact() {
             Some(length) => BodyFraming::Length(length),
+            None if asked.http10 => BodyFraming::UntilClose,
             None => BodyFraming::Chunked,
         }
     };
     conn.write.clear();
     encode_response_head(&mut conn.write, status, &parts.headers, framing, close);
-    DATE.with(|date| append_field(&mut conn.write, b"date", date.borrow_mut().now()));
+    if !parts.headers.contains_key(DATE_HEADER) {
+        DATE.with(|date| append_field(&mut conn.write, b"date", date.borrow_mut().now()));
+    }
     if bodiless {
         drop(body);
         return finish(conn, send_timeout, close).await;
     }
-    let mut left = match framing {
-        BodyFraming::Length(length) => Some(length),
-        BodyFraming::Chunked | BodyFraming::UntilClose => None,
+    let mut out = match framing {
+        BodyFraming::Length(length) => Out::Length(length),
+        BodyFraming::Chunked => Out::Chunked,
+        BodyFraming::UntilClose => Out::UntilClose,
     };
     loop {
         // Take what is ready without waiting; write before waiting for more.
@@ -104,7 +117,7 @@ pub(super) async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
                 return Sent::Failed;
             }
         };
-        if !gather(conn, &mut left, data) {
+        if !gather(conn, &mut out, data) {
             let _ = write(conn, send_timeout).await;
             return Sent::Failed;
         }
@@ -112,27 +125,33 @@ pub(super) async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
             return Sent::Failed;
         }
     }
-    match left {
-        Some(0) => {}
-        Some(_) => {
+    match out {
+        Out::Length(0) | Out::UntilClose => {}
+        Out::Length(_) => {
             let _ = write(conn, send_timeout).await;
             return Sent::Failed;
         }
-        None => {
-            conn.write.extend_from_slice(LAST_CHUNK);
-        }
+        Out::Chunked => conn.write.extend_from_slice(LAST_CHUNK),
     }
     close |= framing == BodyFraming::UntilClose;
     finish(conn, send_timeout, close).await
 }
 
+/// How the body goes out: this many bytes left, chunks, or raw bytes until the close.
+#[derive(Debug, Clone, Copy)]
+enum Out {
+    Length(u64),
+    Chunked,
+    UntilClose,
+}
+
 /// Appends `data` to the pending write, framed; `false` if it runs past the announced length.
-fn gather<I>(conn: &mut Conn<I>, left: &mut Option<u64>, data: Bytes) -> bool {
+fn gather<I>(conn: &mut Conn<I>, out: &mut Out, data: Bytes) -> bool {
     if data.is_empty() {
         return true;
     }
-    match left {
-        Some(left) => match left.checked_sub(data.len() as u64) {
+    match out {
+        Out::Length(left) => match left.checked_sub(data.len() as u64) {
             Some(rest) => {
                 *left = rest;
                 conn.write.extend_from_slice(&data);
@@ -140,7 +159,11 @@ fn gather<I>(conn: &mut Conn<I>, left: &mut Option<u64>, data: Bytes) -> bool {
             }
             None => false,
         },
-        None => {
+        Out::UntilClose => {
+            conn.write.extend_from_slice(&data);
+            true
+        }
+        Out::Chunked => {
             let size = ChunkSizeLine::new(data.len() as u64);
             conn.write.extend_from_slice(size.as_bytes());
             conn.write.extend_from_slice(&data);

@@ -1,0 +1,165 @@
+//! The gateway's own HTTP/1.1 path end to end, against raw upstreams: what HTTP/1.0 clients
+//! get, a `Date` relayed once, idempotent requests sent again when a pooled connection was
+//! closed under them, and a broken request body on a streaming route answered at once.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::common::*;
+
+fn open_route() -> String {
+    "[[routes]]\nid = \"open\"\npath_prefix = \"/open/\"\nauth = \"none\"\n".into()
+}
+
+/// A raw upstream that answers every request head on a connection with `reply`; with
+/// `answers_per_connection`, it reads one more request after that many answers and closes
+/// without answering it.
+async fn raw_upstream(reply: &'static [u8], answers_per_connection: Option<usize>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let (mut buffer, mut answered) = (Vec::new(), 0usize);
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = stream.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buffer.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buffer.drain(..end + 4);
+                        if answers_per_connection.is_some_and(|limit| answered >= limit) {
+                            return; // reads the request, closes without an answer
+                        }
+                        if stream.write_all(reply).await.is_err() {
+                            return;
+                        }
+                        answered += 1;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+/// Sends `request` on a new connection and reads until the gateway closes it.
+async fn exchange_raw(gateway: &TestGateway, request: &[u8]) -> String {
+    let mut stream = deadline(TcpStream::connect(gateway.data))
+        .await
+        .expect("connect");
+    deadline(stream.write_all(request)).await.expect("write");
+    let mut answer = Vec::new();
+    deadline(stream.read_to_end(&mut answer))
+        .await
+        .expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn an_http10_client_gets_a_chunked_upstream_body_delimited_by_close() {
+    let url = raw_upstream(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        None,
+    )
+    .await;
+    let gateway = TestGateway::start(&config_text(&url, &open_route())).await;
+    for request in [
+        &b"GET /open/x HTTP/1.0\r\n\r\n"[..],
+        b"GET /open/x HTTP/1.0\r\nconnection: keep-alive\r\n\r\n",
+    ] {
+        let answer = exchange_raw(&gateway, request).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(!answer.contains("transfer-encoding"), "{answer}");
+        assert!(answer.contains("connection: close\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nhello world"), "{answer}");
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn the_upstream_date_is_relayed_once() {
+    let url = raw_upstream(
+        b"HTTP/1.1 200 OK\r\ndate: Mon, 01 Jan 2024 00:00:00 GMT\r\ncontent-length: 2\r\n\r\nok",
+        None,
+    )
+    .await;
+    let gateway = TestGateway::start(&config_text(&url, &open_route())).await;
+    let answer = exchange_raw(
+        &gateway,
+        b"GET /open/x HTTP/1.1\r\nhost: gw\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(answer.matches("date: ").count(), 1, "{answer}");
+    assert!(
+        answer.contains("date: Mon, 01 Jan 2024 00:00:00 GMT\r\n"),
+        "{answer}"
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn an_idempotent_request_goes_again_when_its_pooled_connection_was_closed_under_it() {
+    let url = raw_upstream(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", Some(1)).await;
+    let text = config_text(&url, &open_route()).replace(
+        "shutdown_grace = \"5s\"",
+        "shutdown_grace = \"5s\"\nworkers = 1",
+    );
+    let gateway = TestGateway::start(&text).await;
+    for method in [
+        http::Method::GET,
+        http::Method::HEAD,
+        http::Method::DELETE,
+        http::Method::GET,
+    ] {
+        let answer = send(method.clone(), &gateway.url("/open/x"), &[], "").await;
+        assert_eq!(answer.status, 200, "{method}");
+    }
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_broken_chunked_body_on_a_streaming_route_is_400_at_once() {
+    let url = raw_upstream(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", None).await;
+    let text = config_text(&url, &open_route()).replace("timeout = \"2s\"", "timeout = \"20s\"");
+    let gateway = TestGateway::start(&text).await;
+    let started = Instant::now();
+    let answer = exchange_raw(
+        &gateway,
+        b"POST /open/x HTTP/1.1\r\nhost: gw\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\n0\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    assert!(answer.contains("\"code\":\"body_unreadable\""), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_head_answer_without_a_length_gets_none_made_up() {
+    let url = raw_upstream(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+        None,
+    )
+    .await;
+    let gateway = TestGateway::start(&config_text(&url, &open_route())).await;
+    let answer = exchange_raw(
+        &gateway,
+        b"HEAD /open/x HTTP/1.1\r\nhost: gw\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(!answer.contains("content-length"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "{answer}");
+    gateway.stop().await;
+}
