@@ -18,6 +18,7 @@
 #        SCENARIOS="signed invalid preflight" OUT_DIR=/tmp/stripe-app-gateway-bench/<stamp>
 #        NO_BUILD=1 GATEWAY_BIN=… UPSTREAM_BIN=… GATEWAY_WORKERS=N KEEP_LOGS=1
 #        PIN=0 (no pinning) LOADGEN_CPUS=0 TARGET_CPUS=1 UPSTREAM_CPUS=1 WRK_THREADS=N
+#        UPSTREAM_THREADS=1 NGINX_WORKERS=1
 # See bench/README.md for the layout and how to read the figures.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -81,7 +82,7 @@ WRK_THREADS=${WRK_THREADS:-$((n > 0 ? n : 1))}
 
 make_fixtures "$SECRET_FILE" "$BODY_FILE"
 read -r UP_PORT <<<"$("${PY[@]}" ports 1)"
-start_group "$OUT_DIR/logs/upstream.log" "$UPSTREAM_CPUS" "$UPSTREAM_BIN" --listen "127.0.0.1:$UP_PORT"
+start_group "$OUT_DIR/logs/upstream.log" "$UPSTREAM_CPUS" "$UPSTREAM_BIN" --listen "127.0.0.1:$UP_PORT" --threads "${UPSTREAM_THREADS:-1}"
 UP_PID=$LAST_PID
 "${PY[@]}" wait-tcp "$UP_PORT" "$UP_PID" 10 || die "bench-upstream did not start (see $OUT_DIR/logs/upstream.log)"
 

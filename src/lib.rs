@@ -8,10 +8,11 @@
 //!    [`config`] (the TOML file → validated types), `routes` (path matching), `cors` (CORS
 //!    rules), [`secret`] (the redacted `Secret`), [`clock`] (time as a dependency), `tls`
 //!    (certificates and keys from PEM files → rustls configurations, reloadable), [`http1`]
-//!    (an HTTP/1.1 head and chunked-body codec with strict framing rules; not yet on the
-//!    request path, which runs on hyper: benchmarked in `benches/http1.rs`).
-//! 2. **I/O services**, each knowing nothing of the pipeline: `upstream` (the HTTP/1.1 client,
-//!    its pools and failures, `builtin:echo`), `store` (replay marks and webhook dedupe, behind
+//!    (the HTTP/1.1 head and chunked-body codec with strict framing rules that the server
+//!    connection and the upstream client drive; benchmarked in `benches/http1.rs`).
+//! 2. **I/O services**, each knowing nothing of the pipeline: `upstream` (the HTTP/1.1 client
+//!    driven in the caller's task, its per-thread idle connections, the shared HTTP/2
+//!    connection, failures, `builtin:echo`), `store` (replay marks and webhook dedupe, behind
 //!    one trait), `accesslog` (buffered access-log lines).
 //! 3. **Shared types**: `body` (the bodies the gateway sends), `outcome` (auth and webhook
 //!    outcomes), `error` (every refusal and its response), [`metrics`] (Prometheus handles
@@ -19,7 +20,8 @@
 //!    immutable value).
 //! 4. **Pipeline**: [`proxy`] (route → preflight → body → verify → authorize → rewrite →
 //!    forward → record, one file per phase).
-//! 5. **Shell**: `server` (accept loop and connections), `admin` (`/healthz`, `/readyz`,
+//! 5. **Shell**: `server` (one serving thread per core with its own listener; the HTTP/1.1
+//!    connection on the codec, HTTP/2 on hyper), `admin` (`/healthz`, `/readyz`,
 //!    `/metrics`, `/reload`), `reload` (hot reload), [`run`] (start and drain), `signal`,
 //!    `telemetry`.
 //! 6. **Command line**: [`cli`].

@@ -157,7 +157,7 @@ write_nginx_config() { # dir port upstream_port master(on|off)
 $user_line
 daemon off;
 master_process $4;
-worker_processes 1;
+worker_processes ${NGINX_WORKERS:-1};
 pid $dir/nginx.pid;
 error_log $dir/error.log warn;
 events { worker_connections 4096; }

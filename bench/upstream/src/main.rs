@@ -1,9 +1,11 @@
 //! Benchmark upstream: the fastest backend we can cheaply put behind a proxy, so that what a
 //! benchmark measures is the proxy. Every request (any method, any path) has its body read
-//! and gets `200 {"ok":true}` over a keep-alive HTTP/1.1 connection. One thread
-//! (tokio `current_thread`), so it uses exactly one CPU of the layout `bench/compare.sh` pins.
+//! and gets `200 {"ok":true}` over a keep-alive HTTP/1.1 connection. One thread by default
+//! (tokio `current_thread`), so it uses exactly one CPU of the layout `bench/compare.sh` pins;
+//! `--threads N` runs N (for the scaling run, `bench/scaling.sh`).
 //!
-//! Usage: `bench-upstream [--listen 127.0.0.1:PORT]` (default `127.0.0.1:8081`).
+//! Usage: `bench-upstream [--listen 127.0.0.1:PORT] [--threads N]` (default `127.0.0.1:8081`,
+//! 1 thread).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,15 +22,36 @@ use tokio::net::TcpListener;
 
 const BODY: &[u8] = br#"{"ok":true}"#;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let addr = match listen_addr(std::env::args().skip(1)) {
-        Ok(addr) => addr,
+fn main() {
+    let (addr, threads) = match arguments(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
         Err(message) => {
-            eprintln!("bench-upstream: {message}\nusage: bench-upstream [--listen ADDR:PORT]");
+            eprintln!(
+                "bench-upstream: {message}\nusage: bench-upstream [--listen ADDR:PORT] [--threads N]"
+            );
             std::process::exit(2);
         }
     };
+    let runtime = if threads > 1 {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    match runtime {
+        Ok(runtime) => runtime.block_on(serve(addr)),
+        Err(err) => {
+            eprintln!("bench-upstream: cannot start the runtime: {err}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn serve(addr: SocketAddr) {
     let listener = match TcpListener::bind(addr).await {
         Ok(listener) => listener,
         Err(err) => {
@@ -64,14 +87,23 @@ async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
     Ok(response)
 }
 
-fn listen_addr(mut args: impl Iterator<Item = String>) -> Result<SocketAddr, String> {
+fn arguments(mut args: impl Iterator<Item = String>) -> Result<(SocketAddr, usize), String> {
     let mut addr = String::from("127.0.0.1:8081");
+    let mut threads = String::from("1");
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--listen" => addr = args.next().ok_or("--listen needs ADDR:PORT")?,
+            "--threads" => threads = args.next().ok_or("--threads needs a number")?,
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
-    addr.parse()
-        .map_err(|_| format!("{addr:?} is not ADDR:PORT"))
+    let addr = addr
+        .parse()
+        .map_err(|_| format!("{addr:?} is not ADDR:PORT"))?;
+    let threads = threads
+        .parse::<usize>()
+        .ok()
+        .filter(|n| (1..=256).contains(n))
+        .ok_or_else(|| format!("{threads:?} is not a thread count (1-256)"))?;
+    Ok((addr, threads))
 }
