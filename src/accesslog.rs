@@ -221,7 +221,10 @@ fn quoted(out: &mut Vec<u8>, text: &str) {
     let mut rest = text.as_bytes();
     // Most values need no escape at all: one pass without early exit (which the compiler
     // vectorizes), then one copy.
-    if !rest.iter().fold(false, |any, &byte| any | needs_escape(byte)) {
+    if !rest
+        .iter()
+        .fold(false, |any, &byte| any | needs_escape(byte))
+    {
         out.extend_from_slice(rest);
         out.push(b'"');
         return;

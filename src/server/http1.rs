@@ -109,10 +109,11 @@ pub(super) async fn serve<I: AsyncRead + AsyncWrite + Unpin>(
                 return;
             }
         };
-        if exchange(&mut conn, head, settings, gateway, peer, draining).await != Sent::KeepAlive {
-            return;
+        match exchange(&mut conn, head, settings, gateway, peer, draining).await {
+            Sent::KeepAlive => due = Due::Idle,
+            Sent::Close => return linger(&mut conn).await,
+            Sent::Failed => return,
         }
-        due = Due::Idle;
     }
 }
 
@@ -271,8 +272,8 @@ async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Closes after an error answer without losing it: the write side is shut first, then what
-/// the client still sends is read and dropped for a moment (at most `LINGER_BYTES` within
+/// Closes after a final answer without losing it: the write side is shut first (a TLS
+/// `close_notify`, then FIN), then what the client still sends is read and dropped for a moment (at most `LINGER_BYTES` within
 /// `LINGER`), so the kernel does not reset a connection whose unread input would destroy the
 /// answer before the client reads it (RFC 9112 §9.6).
 async fn linger<I: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<I>) {
