@@ -23,6 +23,8 @@
 //!    `/metrics`, `/reload`), `reload` (hot reload), [`run`] (start and drain), `signal`,
 //!    `telemetry`.
 //! 6. **Command line**: [`cli`].
+//!
+//! `fuzzing` (hidden) holds the checks the fuzz targets in `fuzz/` and their replay test run.
 
 mod accesslog;
 mod admin;
@@ -32,6 +34,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 mod cors;
+#[doc(hidden)]
+pub mod fuzzing;
 mod error;
 pub mod http1;
 pub mod metrics;

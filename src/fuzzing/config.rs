@@ -1,0 +1,4 @@
+//! `config` (being written).
+
+/// Placeholder.
+pub fn config(_data: &[u8]) {}
