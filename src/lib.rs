@@ -34,9 +34,9 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 mod cors;
+mod error;
 #[doc(hidden)]
 pub mod fuzzing;
-mod error;
 pub mod http1;
 pub mod metrics;
 mod outcome;

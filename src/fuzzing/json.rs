@@ -32,7 +32,11 @@ pub fn json_body(data: &[u8]) {
     let app_again = parse_app_body(&unique).ok().map(|body| app_fields(&body));
     assert_eq!(app_again, expected_app(&object), "app fields of {data:?}");
     let event_again = parse_event(&unique).ok();
-    assert_eq!(event_again, expected_event(&object), "event fields of {data:?}");
+    assert_eq!(
+        event_again,
+        expected_event(&object),
+        "event fields of {data:?}"
+    );
 }
 
 /// `user_id`, `account_id` and the role ids (`None` per role without an id), owned.

@@ -20,7 +20,10 @@ pub fn signature_header(data: &[u8]) {
             assert_eq!(header.timestamp(), *timestamp, "timestamp of {text:?}");
             assert_eq!(header.signatures(), signatures.as_slice(), "v1 of {text:?}");
             assert_inside(text, header.timestamp_text());
-            header.signatures().iter().for_each(|v1| assert_inside(text, v1));
+            header
+                .signatures()
+                .iter()
+                .for_each(|v1| assert_inside(text, v1));
             assert_eq!(header.timestamp_text(), header.timestamp().to_string());
             check_rebuilt(header);
         }

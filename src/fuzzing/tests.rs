@@ -19,7 +19,9 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn replay(kind: &str) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(kind);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(kind);
     for (target, check) in TARGETS {
         for file in inputs(&root.join(target)) {
             let data = std::fs::read(&file).expect("readable fuzz input");
