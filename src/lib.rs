@@ -25,6 +25,8 @@
 //!    `/metrics`, `/reload`), `reload` (hot reload), [`run`] (start and drain), `signal`,
 //!    `telemetry`.
 //! 6. **Command line**: [`cli`].
+//!
+//! `fuzzing` (hidden) holds the checks the fuzz targets in `fuzz/` and their replay test run.
 
 mod accesslog;
 mod admin;
@@ -35,6 +37,8 @@ pub mod clock;
 pub mod config;
 mod cors;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http1;
 pub mod metrics;
 mod outcome;

@@ -168,7 +168,7 @@ fn trim_ows(mut value: &[u8]) -> &[u8] {
 }
 
 /// `Host = uri-host [ ":" port ]` (RFC 9110 §7.2), empty allowed; no userinfo, path or space.
-fn valid_host(value: &[u8]) -> bool {
+pub(super) fn valid_host(value: &[u8]) -> bool {
     let (host, port) = match value {
         [b'[', rest @ ..] => {
             let Some(close) = rest.iter().position(|&b| b == b']') else {

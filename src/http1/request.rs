@@ -6,7 +6,7 @@ use std::mem::MaybeUninit;
 use http::header::{HeaderValue, HOST};
 use http::{Method, Uri, Version};
 
-use super::fields::{has_bare_lf, scan_fields, FieldFacts, REQUEST_ROOM};
+use super::fields::{has_bare_lf, scan_fields, valid_host, FieldFacts, REQUEST_ROOM};
 use super::{BodyFraming, Http1Error, Limits, Status, MAX_HEADERS_CAP};
 
 /// A parsed, checked request head.
@@ -170,14 +170,16 @@ fn starts_with_ignore_case(bytes: &[u8], prefix: &[u8]) -> bool {
 }
 
 /// The `Host` value of an absolute-form target: `http`/`https`, a non-empty authority without
-/// userinfo (RFC 9110 §4.2.4 says to treat userinfo as an error).
+/// userinfo (RFC 9110 §4.2.4 says to treat userinfo as an error) that is a valid `Host` value:
+/// it replaces the field, so it must pass the field's own check (`http::Uri` accepts ports such
+/// as `81a`, which a `Host` field line would be refused for).
 fn absolute_authority(uri: &Uri) -> Result<HeaderValue, Http1Error> {
     let scheme = uri.scheme_str().unwrap_or_default();
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(Http1Error::InvalidTarget);
     }
     let authority = uri.authority().ok_or(Http1Error::InvalidTarget)?.as_str();
-    if authority.is_empty() || authority.contains('@') {
+    if authority.is_empty() || authority.contains('@') || !valid_host(authority.as_bytes()) {
         return Err(Http1Error::InvalidTarget);
     }
     HeaderValue::from_str(authority).map_err(|_| Http1Error::InvalidTarget)

@@ -69,6 +69,28 @@ fn absolute_form_is_accepted_and_its_authority_replaces_host() {
     }
 }
 
+/// Found by fuzzing (`fuzz/regressions/http1_request/absolute-form-port-not-digits`): the
+/// authority replaces `Host`, so it must be a `Host` the field check would accept.
+#[test]
+fn absolute_form_authority_must_be_a_valid_host() {
+    for authority in ["h:81a", "h:8o", "h:+1", "Up.Example:81na"] {
+        let head = format!("GET http://{authority}/x HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(
+            error(head.as_bytes()),
+            Http1Error::InvalidTarget,
+            "{authority}"
+        );
+        let head = format!("GET /x HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+        assert_eq!(
+            error(head.as_bytes()),
+            Http1Error::InvalidHost,
+            "{authority}"
+        );
+    }
+    let head = parse(b"GET http://[::1]:8080/ HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    assert_eq!(head.parts.headers["host"], "[::1]:8080");
+}
+
 #[test]
 fn asterisk_form_only_for_options() {
     let head = parse(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();

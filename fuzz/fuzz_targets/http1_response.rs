@@ -1,0 +1,4 @@
+#![no_main]
+//! Fuzz target `http1_response`: the checks live in `stripe_app_gateway::fuzzing::http1_response`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| stripe_app_gateway::fuzzing::http1_response(data));
