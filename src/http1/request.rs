@@ -4,6 +4,7 @@
 use std::mem::MaybeUninit;
 
 use http::header::{HeaderValue, HOST};
+use http::uri::PathAndQuery;
 use http::{Method, Uri, Version};
 
 use super::fields::{has_bare_lf, scan_fields, valid_host, FieldFacts, REQUEST_ROOM};
@@ -63,10 +64,11 @@ fn build(
     let form = target_form(method, target.as_bytes())?;
     let (facts, mut headers) = scan_fields(request.headers, REQUEST_ROOM)?;
     let framing = framing(version, &facts)?;
-    let uri = Uri::try_from(target).map_err(|_| Http1Error::InvalidTarget)?;
+    let mut uri = Uri::try_from(target).map_err(|_| Http1Error::InvalidTarget)?;
     if form == TargetForm::Absolute {
         // §3.2.2: the target's authority wins over any Host sent alongside it.
         headers.insert(HOST, absolute_authority(&uri)?);
+        uri = with_root_path(uri)?;
     }
     let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method =
@@ -183,4 +185,23 @@ fn absolute_authority(uri: &Uri) -> Result<HeaderValue, Http1Error> {
         return Err(Http1Error::InvalidTarget);
     }
     HeaderValue::from_str(authority).map_err(|_| Http1Error::InvalidTarget)
+}
+
+/// §3.2.1: an empty path travels as `/` in origin-form. An absolute-form target without a path
+/// (`http://h?q`) gets that `/` here, so that its `path_and_query` is a valid origin-form
+/// target for whatever forwards it (it was `?q`).
+fn with_root_path(uri: Uri) -> Result<Uri, Http1Error> {
+    // `Uri::path` already reads an empty path as "/"; the stored text is what gets forwarded.
+    let stored = uri.path_and_query().map(PathAndQuery::as_str);
+    if stored.is_some_and(|target| target.starts_with('/')) {
+        return Ok(uri);
+    }
+    let mut parts = uri.into_parts();
+    let query = parts.path_and_query.as_ref().and_then(PathAndQuery::query);
+    let rooted = match query {
+        Some(query) => PathAndQuery::try_from(format!("/?{query}")),
+        None => Ok(PathAndQuery::from_static("/")),
+    };
+    parts.path_and_query = Some(rooted.map_err(|_| Http1Error::InvalidTarget)?);
+    Uri::from_parts(parts).map_err(|_| Http1Error::InvalidTarget)
 }

@@ -91,6 +91,30 @@ fn absolute_form_authority_must_be_a_valid_host() {
     assert_eq!(head.parts.headers["host"], "[::1]:8080");
 }
 
+/// Found by fuzzing (`fuzz/regressions/http1_request/absolute-form-query-without-path`): the
+/// path of an absolute-form target is never empty, so `path_and_query` is an origin-form target.
+#[test]
+fn absolute_form_without_path_gets_root_path() {
+    let head = parse(b"GET http://Up.Example:81?a?1b=1 HTTP/1.1\r\nHost: other\r\n\r\n").unwrap();
+    assert_eq!(head.parts.uri.path(), "/");
+    assert_eq!(head.parts.uri.query(), Some("a?1b=1"));
+    let target = head
+        .parts
+        .uri
+        .path_and_query()
+        .map(|target| target.as_str());
+    assert_eq!(target, Some("/?a?1b=1"));
+    assert_eq!(head.parts.headers["host"], "Up.Example:81");
+    let head = parse(b"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    assert_eq!(
+        head.parts
+            .uri
+            .path_and_query()
+            .map(|target| target.as_str()),
+        Some("/")
+    );
+}
+
 #[test]
 fn asterisk_form_only_for_options() {
     let head = parse(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
