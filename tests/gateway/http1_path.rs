@@ -163,3 +163,55 @@ async fn a_head_answer_without_a_length_gets_none_made_up() {
     assert!(answer.ends_with("\r\n\r\n"), "{answer}");
     gateway.stop().await;
 }
+
+/// `stripe_app_gateway_runtime_alive_tasks` as the admin listener serves it.
+async fn alive_tasks(gateway: &TestGateway) -> f64 {
+    let url = format!("http://{}/metrics", gateway.admin);
+    let answer = send(http::Method::GET, &url, &[], "").await;
+    String::from_utf8_lossy(&answer.body)
+        .lines()
+        .find_map(|line| line.strip_prefix("stripe_app_gateway_runtime_alive_tasks "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("runtime_alive_tasks in /metrics")
+}
+
+#[tokio::test]
+async fn the_tasks_gauge_counts_open_connections_and_comes_back_down() {
+    let url = raw_upstream(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", None).await;
+    let gateway = TestGateway::start(&config_text(&url, &open_route())).await;
+    let before = alive_tasks(&gateway).await;
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        let mut stream = deadline(TcpStream::connect(gateway.data))
+            .await
+            .expect("connect");
+        deadline(stream.write_all(b"GET /open/x HTTP/1.1\r\nhost: gw\r\n\r\n"))
+            .await
+            .expect("write");
+        let mut head = [0u8; 12];
+        deadline(stream.read_exact(&mut head))
+            .await
+            .expect("answer");
+        open.push(stream);
+    }
+    let during = alive_tasks(&gateway).await;
+    assert!(
+        during >= before + 5.0,
+        "{before} before, {during} with 5 connections"
+    );
+    drop(open);
+    // The 5 connection tasks end (the serving threads' own tasks, started with them, stay).
+    let mut after = during;
+    for _ in 0..250 {
+        after = alive_tasks(&gateway).await;
+        if during - after >= 5.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        during - after >= 5.0,
+        "{before} before, {during} with 5 connections, {after} after closing them"
+    );
+    gateway.stop().await;
+}
