@@ -54,7 +54,7 @@ pub(super) async fn open<B: SendBody>(
     };
     let _ = stream.set_nodelay(true);
     let Some(tls) = tls else {
-        return Ok(Connection::Http1(UpstreamIo::Plain(stream)));
+        return Ok(Connection::Http1(UpstreamIo::Left(stream)));
     };
     let failed = |error: &dyn Display| {
         tracing::warn!(route, upstream = %authority, error = %error, "upstream TLS handshake failed");
@@ -70,7 +70,7 @@ pub(super) async fn open<B: SendBody>(
     };
     let Negotiated { stream, http2 } = negotiated;
     if !http2 {
-        return Ok(Connection::Http1(UpstreamIo::Tls(Box::new(stream))));
+        return Ok(Connection::Http1(UpstreamIo::Right(Box::new(stream))));
     }
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())

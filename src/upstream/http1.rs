@@ -5,7 +5,6 @@
 
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::request::Parts;
@@ -13,13 +12,12 @@ use http::Method;
 use http_body::Body;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
-use tokio_util::io::poll_read_buf;
 
 use super::io::{Conn, READ_CHUNK};
 use super::{SendBody, UpstreamFailure};
 use crate::http1::{
-    encode_request_head, parse_response, BodyFraming, ChunkSizeLine, ChunkedDecoder, Decoded,
-    Limits, ResponseHead, ResponseStart, Status, CHUNK_END, LAST_CHUNK,
+    encode_request_head, parse_response, BodyFraming, ChunkSizeLine, Limits, ResponseHead,
+    ResponseStart, Status, CHUNK_END, LAST_CHUNK,
 };
 
 /// Interim (`1xx`) responses accepted before the final one.
@@ -29,7 +27,7 @@ const MAX_INTERIM: usize = 8;
 const COALESCE: usize = 64 * 1024;
 
 /// Response heads are bounded like request heads, with the codec's default limits.
-const LIMITS: Limits = Limits {
+pub(super) const LIMITS: Limits = Limits {
     max_header_bytes: 64 * 1024,
     max_headers: 100,
     max_request_line: 8 * 1024,
@@ -321,102 +319,6 @@ async fn receive_on<R: AsyncRead + Unpin>(
                 }
             }
             Err(_invalid) => return Err(Failed::new(UpstreamFailure::InvalidResponse)),
-        }
-    }
-}
-
-/// What is left of a response body on its connection.
-#[derive(Debug)]
-pub(super) enum Remaining {
-    /// This many bytes.
-    Length(u64),
-    /// A chunked body, part way.
-    Chunked(Box<ChunkedDecoder>),
-    /// Everything until the upstream closes.
-    UntilClose,
-    /// The body has ended.
-    Done,
-}
-
-impl Remaining {
-    /// The framing of a response to a request with `method` (`Length(0)` when it has no body).
-    pub(super) fn of(head: &ResponseHead) -> Remaining {
-        match head.framing {
-            BodyFraming::Length(0) => Remaining::Done,
-            BodyFraming::Length(length) => Remaining::Length(length),
-            // A response to a request limited by `max_body_bytes` is not: the client reads it.
-            BodyFraming::Chunked => {
-                Remaining::Chunked(Box::new(ChunkedDecoder::new(&LIMITS, u64::MAX)))
-            }
-            BodyFraming::UntilClose => Remaining::UntilClose,
-        }
-    }
-
-    /// The exact length left, when known.
-    pub(super) fn exact(&self) -> Option<u64> {
-        match self {
-            Remaining::Length(length) => Some(*length),
-            Remaining::Done => Some(0),
-            Remaining::Chunked(_) | Remaining::UntilClose => None,
-        }
-    }
-}
-
-/// Why reading a response body stopped short: the connection closed or failed before the
-/// body ended, or its chunked framing is broken.
-#[derive(Debug)]
-pub(super) struct BodyError;
-
-/// The next piece of a response body from `conn`: `None` at its end.
-pub(super) fn poll_body(
-    conn: &mut Conn,
-    remaining: &mut Remaining,
-    cx: &mut Context<'_>,
-) -> Poll<Option<Result<Bytes, BodyError>>> {
-    loop {
-        match remaining {
-            Remaining::Done => return Poll::Ready(None),
-            Remaining::Length(0) => {
-                *remaining = Remaining::Done;
-                return Poll::Ready(None);
-            }
-            Remaining::Length(left) if !conn.read.is_empty() => {
-                let take = usize::try_from(*left)
-                    .map_or(conn.read.len(), |left| left.min(conn.read.len()));
-                *left = left.saturating_sub(take as u64);
-                return Poll::Ready(Some(Ok(conn.read.split_to(take).freeze())));
-            }
-            Remaining::UntilClose if !conn.read.is_empty() => {
-                return Poll::Ready(Some(Ok(conn.read.split().freeze())));
-            }
-            Remaining::Chunked(decoder) if !conn.read.is_empty() => {
-                match decoder.decode(&conn.read) {
-                    Ok(Decoded::Data(range)) => {
-                        let mut data = conn.read.split_to(range.end);
-                        data.advance(range.start.min(data.len()));
-                        return Poll::Ready(Some(Ok(data.freeze())));
-                    }
-                    Ok(Decoded::NeedMore) => conn.read.clear(),
-                    Ok(Decoded::Done { consumed }) => {
-                        conn.read.advance(consumed.min(conn.read.len()));
-                        *remaining = Remaining::Done;
-                        return Poll::Ready(None);
-                    }
-                    Err(_) => return Poll::Ready(Some(Err(BodyError))),
-                }
-            }
-            Remaining::Length(_) | Remaining::Chunked(_) | Remaining::UntilClose => {
-                conn.read.reserve(READ_CHUNK);
-                let read = ready!(poll_read_buf(Pin::new(&mut conn.io), cx, &mut conn.read));
-                match read {
-                    Ok(0) if matches!(remaining, Remaining::UntilClose) => {
-                        *remaining = Remaining::Done;
-                        return Poll::Ready(None);
-                    }
-                    Ok(0) | Err(_) => return Poll::Ready(Some(Err(BodyError))),
-                    Ok(_) => {}
-                }
-            }
         }
     }
 }

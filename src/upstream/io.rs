@@ -3,27 +3,22 @@
 //! Both buffers live as long as the connection, so a pooled connection costs no allocation
 //! per request.
 
-use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::ReadBuf;
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
 
 /// Bytes read from an upstream at a time, at least.
 pub(super) const READ_CHUNK: usize = 16 * 1024;
 
-/// The stream of an upstream connection.
-#[derive(Debug)]
-pub(super) enum UpstreamIo {
-    /// `http://`.
-    Plain(TcpStream),
-    /// `https://` that chose HTTP/1.1 (or no ALPN).
-    Tls(Box<TlsStream<TcpStream>>),
-}
+/// The stream of an upstream connection: `http://` on the left, `https://` that chose HTTP/1.1
+/// (or no ALPN) on the right.
+pub(super) type UpstreamIo = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
 /// An HTTP/1.1 connection to an upstream, between requests or during one.
 #[derive(Debug)]
@@ -60,8 +55,8 @@ impl Conn {
             return true;
         }
         let tcp = match &self.io {
-            UpstreamIo::Plain(tcp) => tcp,
-            UpstreamIo::Tls(tls) => tls.get_ref().0,
+            Either::Left(tcp) => tcp,
+            Either::Right(tls) => tls.get_ref().0,
         };
         let mut cx = Context::from_waker(Waker::noop());
         let mut byte = [0u8; 1];
@@ -70,63 +65,5 @@ impl Conn {
         // Ready: end of stream, an error, or unsolicited bytes (for TLS, possibly a session
         // ticket: dropping that connection costs a handshake, never a wrong answer).
         tcp.poll_peek(&mut cx, &mut peek).is_ready()
-    }
-}
-
-impl AsyncRead for UpstreamIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(stream) => Pin::new(stream).poll_read(cx, buf),
-            UpstreamIo::Tls(stream) => Pin::new(stream).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for UpstreamIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(stream) => Pin::new(stream).poll_write(cx, buf),
-            UpstreamIo::Tls(stream) => Pin::new(stream).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-            UpstreamIo::Tls(stream) => Pin::new(stream).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            UpstreamIo::Plain(stream) => stream.is_write_vectored(),
-            UpstreamIo::Tls(stream) => stream.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(stream) => Pin::new(stream).poll_flush(cx),
-            UpstreamIo::Tls(stream) => Pin::new(stream).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            UpstreamIo::Plain(stream) => Pin::new(stream).poll_shutdown(cx),
-            UpstreamIo::Tls(stream) => Pin::new(stream).poll_shutdown(cx),
-        }
     }
 }

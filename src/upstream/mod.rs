@@ -20,6 +20,7 @@ mod http2;
 pub(crate) mod idle;
 mod io;
 mod pool;
+mod response;
 
 #[cfg(test)]
 pub(crate) mod double;
@@ -33,7 +34,8 @@ use http::HeaderValue;
 use http_body::Body;
 
 pub(crate) use self::client::UpstreamClient;
-pub(crate) use self::pool::{HostPool, ResponseError, UpstreamBody};
+pub(crate) use self::pool::HostPool;
+pub(crate) use self::response::{ResponseError, UpstreamBody};
 
 /// What a request body must be for the client to send it.
 pub(crate) trait SendBody:

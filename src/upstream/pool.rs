@@ -5,25 +5,21 @@
 //! (or a new) connection. An `https://` upstream that chooses `h2` by ALPN gets one shared
 //! HTTP/2 connection instead (`http2`).
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use http::request::Parts;
 use http::uri::Authority;
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use prometheus::IntCounter;
 
 use super::connect::{self, Connection, TlsTarget};
-use super::http1::{self, Remaining};
+use super::http1;
 use super::http2::{self, SharedHttp2, Unsent};
 use super::idle;
 use super::io::Conn;
+use super::response::{Returns, UpstreamBody};
 use super::{SendBody, SendError, UpstreamFailure};
 use crate::config::UpstreamConfig;
 use crate::http1::ResponseHead;
@@ -73,6 +69,24 @@ enum Exchanged {
     Http1(Box<Conn>, ResponseHead, bool),
     /// A stream of the shared HTTP/2 connection.
     Http2(Response<Incoming>),
+}
+
+/// Why an HTTP/2 request got no response.
+enum Http2Error<B> {
+    /// The closing connection did not take it: here is its body back.
+    Unsent(B),
+    /// It failed.
+    Failed(UpstreamFailure),
+}
+
+impl<B> Http2Error<B> {
+    /// The failure to report when no other connection is tried.
+    fn failure(self) -> SendError {
+        match self {
+            Http2Error::Unsent(_) => SendError::Upstream(UpstreamFailure::Broken),
+            Http2Error::Failed(failure) => SendError::Upstream(failure),
+        }
+    }
 }
 
 /// The next pool id.
@@ -129,27 +143,17 @@ impl<B: SendBody> HostPool<B> {
             .unwrap_or(now);
         let exchanged = self.exchange(parts, body, route, deadline).await?;
         let timeouts = timeouts.clone();
-        let body = |source| UpstreamBody {
-            source,
-            deadline,
-            sleep: None,
-            timeouts,
-        };
         Ok(match exchanged {
             Exchanged::Http1(conn, head, sent_whole) => {
-                let remaining = Remaining::of(&head);
                 let keep_alive = head.keep_alive && sent_whole;
-                Response::from_parts(
-                    head.parts,
-                    body(Source::Http1 {
-                        conn: Some(conn),
-                        remaining,
-                        keep_alive,
-                        returns: self.returns(),
-                    }),
-                )
+                let returns = self.returns();
+                let body =
+                    UpstreamBody::http1(conn, &head, keep_alive, returns, deadline, timeouts);
+                Response::from_parts(head.parts, body)
             }
-            Exchanged::Http2(response) => response.map(|incoming| body(Source::Http2(incoming))),
+            Exchanged::Http2(response) => {
+                response.map(|incoming| UpstreamBody::http2(incoming, deadline, timeouts))
+            }
         })
     }
 
@@ -166,16 +170,9 @@ impl<B: SendBody> HostPool<B> {
         let mut body = body;
         // Only TLS upstreams negotiate HTTP/2: plaintext pools skip the lock.
         if let Some(sender) = self.tls.as_ref().and_then(|_| self.http2.current()) {
-            let request = Request::from_parts(parts.clone(), body);
-            let sending = http2::send(sender, request, &self.authority, route);
-            match tokio::time::timeout_at(deadline, sending).await {
-                Err(_elapsed) => return Err(UpstreamFailure::Timeout.into()),
-                Ok(Err(Unsent::Again(unsent))) => body = unsent.into_body(),
-                Ok(sent) => {
-                    return sent
-                        .map(Exchanged::Http2)
-                        .map_err(|unsent| unsent.failure().into())
-                }
+            match self.send_http2(sender, parts, body, route, deadline).await {
+                Err(Http2Error::Unsent(unsent)) => body = unsent,
+                sent => return sent.map_err(Http2Error::failure),
             }
         }
         let replay = body.in_memory();
@@ -210,15 +207,30 @@ impl<B: SendBody> HostPool<B> {
             }
             Connection::Http2(sender) => {
                 self.http2.share(sender.clone());
-                let request = Request::from_parts(parts.clone(), body);
-                let sending = http2::send(sender, request, &self.authority, route);
-                match tokio::time::timeout_at(deadline, sending).await {
-                    Err(_elapsed) => Err(UpstreamFailure::Timeout.into()),
-                    Ok(sent) => sent
-                        .map(Exchanged::Http2)
-                        .map_err(|unsent| unsent.failure().into()),
-                }
+                self.send_http2(sender, parts, body, route, deadline)
+                    .await
+                    .map_err(Http2Error::failure)
             }
+        }
+    }
+
+    /// One stream on the shared HTTP/2 connection, by `deadline`; a request the closing
+    /// connection did not take comes back with its body, to go over HTTP/1.1.
+    async fn send_http2(
+        &self,
+        sender: hyper::client::conn::http2::SendRequest<B>,
+        parts: &Parts,
+        body: B,
+        route: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<Exchanged, Http2Error<B>> {
+        let request = Request::from_parts(parts.clone(), body);
+        let sending = http2::send(sender, request, &self.authority, route);
+        match tokio::time::timeout_at(deadline, sending).await {
+            Err(_elapsed) => Err(Http2Error::Failed(UpstreamFailure::Timeout)),
+            Ok(Ok(response)) => Ok(Exchanged::Http2(response)),
+            Ok(Err(Unsent::Again(unsent))) => Err(Http2Error::Unsent(unsent.into_body())),
+            Ok(Err(unsent)) => Err(Http2Error::Failed(unsent.failure())),
         }
     }
 
@@ -238,170 +250,6 @@ impl<B: SendBody> HostPool<B> {
                 SendError::Upstream(UpstreamFailure::Tls)
             }
             None => SendError::Upstream(failed.failure),
-        }
-    }
-}
-
-/// Where a finished HTTP/1.1 response gives its connection back.
-#[derive(Debug, Clone, Copy)]
-struct Returns {
-    pool: u64,
-    max_idle: usize,
-    idle_timeout: Duration,
-}
-
-/// A response body from the upstream. An HTTP/1.1 body is read from its connection as the
-/// client takes it, and the connection goes back to the pool when the body has been read to
-/// the end (and the upstream sent nothing more); otherwise it is closed with the body.
-#[derive(Debug)]
-pub(crate) struct UpstreamBody {
-    source: Source,
-    /// End of the route's timeout; a timer is armed only if the body is not already here.
-    deadline: tokio::time::Instant,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    timeouts: IntCounter,
-}
-
-#[derive(Debug)]
-enum Source {
-    Http1 {
-        /// `None` once given back or dropped.
-        conn: Option<Box<Conn>>,
-        remaining: Remaining,
-        keep_alive: bool,
-        returns: Returns,
-    },
-    Http2(Incoming),
-}
-
-/// Why an upstream response body stopped short.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum ResponseError {
-    /// The connection failed mid-body, or its framing was broken.
-    #[error("the upstream connection broke before the response body ended")]
-    Broken,
-    /// The upstream did not finish its response within the route's timeout.
-    #[error("the upstream did not finish its response in time")]
-    Timeout,
-}
-
-impl Source {
-    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ResponseError>>> {
-        match self {
-            Source::Http1 {
-                conn,
-                remaining,
-                keep_alive,
-                returns,
-            } => {
-                let Some(open) = conn.as_mut() else {
-                    return Poll::Ready(None);
-                };
-                match http1::poll_body(open, remaining, cx) {
-                    Poll::Ready(None) => {
-                        if let Some(done) = conn.take() {
-                            if *keep_alive && done.read.is_empty() {
-                                let Returns {
-                                    pool,
-                                    max_idle,
-                                    idle_timeout,
-                                } = *returns;
-                                idle::release(pool, done, max_idle, idle_timeout);
-                            }
-                        }
-                        Poll::Ready(None)
-                    }
-                    Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(data))),
-                    Poll::Ready(Some(Err(_))) => {
-                        *conn = None;
-                        Poll::Ready(Some(Err(ResponseError::Broken)))
-                    }
-                    Poll::Pending => Poll::Pending,
-                }
-            }
-            Source::Http2(incoming) => loop {
-                match ready!(Pin::new(&mut *incoming).poll_frame(cx)) {
-                    None => return Poll::Ready(None),
-                    Some(Err(_)) => return Poll::Ready(Some(Err(ResponseError::Broken))),
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            return Poll::Ready(Some(Ok(data)));
-                        }
-                    }
-                }
-            },
-        }
-    }
-}
-
-impl Body for UpstreamBody {
-    type Data = Bytes;
-    type Error = ResponseError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, ResponseError>>> {
-        let this = &mut *self;
-        match this.source.poll_data(cx) {
-            Poll::Ready(None) => Poll::Ready(None),
-            // A body that never pauses (an endless fast stream) meets the deadline here.
-            Poll::Ready(Some(Ok(_))) if tokio::time::Instant::now() >= this.deadline => {
-                this.timeouts.inc();
-                Poll::Ready(Some(Err(ResponseError::Timeout)))
-            }
-            Poll::Ready(Some(data)) => Poll::Ready(Some(data.map(Frame::data))),
-            Poll::Pending => {
-                let deadline = this.deadline;
-                let sleep = this
-                    .sleep
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                this.timeouts.inc();
-                Poll::Ready(Some(Err(ResponseError::Timeout)))
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.source {
-            Source::Http1 {
-                conn, remaining, ..
-            } => conn.is_none() || matches!(remaining, Remaining::Done),
-            Source::Http2(incoming) => incoming.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.source {
-            Source::Http1 { remaining, .. } => remaining
-                .exact()
-                .map_or_else(SizeHint::default, SizeHint::with_exact),
-            Source::Http2(incoming) => incoming.size_hint(),
-        }
-    }
-}
-
-impl Drop for UpstreamBody {
-    fn drop(&mut self) {
-        // A body never polled (empty, or a HEAD response) may still have ended cleanly.
-        if let Source::Http1 {
-            conn,
-            remaining: Remaining::Done,
-            keep_alive: true,
-            returns,
-        } = &mut self.source
-        {
-            if let Some(done) = conn.take().filter(|done| done.read.is_empty()) {
-                let Returns {
-                    pool,
-                    max_idle,
-                    idle_timeout,
-                } = *returns;
-                idle::release(pool, done, max_idle, idle_timeout);
-            }
         }
     }
 }

@@ -215,3 +215,32 @@ async fn the_tasks_gauge_counts_open_connections_and_comes_back_down() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_port_another_gateway_serves_is_refused_not_shared() {
+    // The serving threads share their port through SO_REUSEPORT; a second process must not
+    // join that group and take half of the first one's connections.
+    let url = raw_upstream(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok", None).await;
+    let first = TestGateway::start(&config_text(&url, &open_route())).await;
+    let text = config_text(&url, &open_route()).replace(
+        "listen = \"127.0.0.1:0\"\nshutdown_delay",
+        &format!("listen = \"{}\"\nshutdown_delay", first.data),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, text).expect("write config");
+    let config = stripe_app_gateway::config::Config::load(&path).expect("config");
+    let clock = std::sync::Arc::new(stripe_app_gateway::clock::ManualClock::new(now()));
+    let second = deadline(stripe_app_gateway::run::start(
+        config,
+        prometheus::Registry::new(),
+        clock,
+    ))
+    .await;
+    let Err(err) = second else {
+        panic!("a second gateway joined the port of the first");
+    };
+    assert!(err.to_string().contains("cannot listen on"), "{err}");
+    assert!(err.to_string().contains("server.listen"), "{err}");
+    first.stop().await;
+}
