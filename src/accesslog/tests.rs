@@ -51,3 +51,19 @@ fn text_lines_read_like_the_other_log_lines() {
     );
     assert!(line.ends_with(" secret=\"current\"\n"), "{line}");
 }
+
+#[test]
+fn quoted_values_escape_exactly_what_json_needs_and_copy_the_rest() {
+    let cases: [(&str, &str); 5] = [
+        ("/api/resource", r#""/api/resource""#),
+        ("", r#""""#),
+        ("a\"b\\c", r#""a\"b\\c""#),
+        ("line\nbreak\r\ttab", r#""line\nbreak\r\ttab""#),
+        ("\u{1}x\u{7f}é", "\"\\u0001x\\u007fé\""),
+    ];
+    for (text, expected) in cases {
+        let mut out = Vec::new();
+        quoted(&mut out, text);
+        assert_eq!(String::from_utf8(out).expect("utf-8"), expected, "{text:?}");
+    }
+}
