@@ -1,15 +1,14 @@
 //! The signing secrets of one route (rules 10–11) and the constant-time search for a `v1`
 //! that one of them produced (rules 6–7).
 //!
-//! Each [`KeyringSecret`] builds its HMAC-SHA256 key state once, at construction; verification
-//! clones that state, so the hot path never re-derives the key and never allocates.
+//! Each [`KeyringSecret`] builds its HMAC-SHA256 key once, at construction, so the hot path
+//! never re-derives the key and never allocates; each secret computes its MAC once per request,
+//! then compares it with every `v1` in constant time.
 
 use std::fmt;
 use std::sync::Arc;
 
-use hmac::Mac;
-
-use super::mac::{decode_lower_hex, new_mac, HmacSha256};
+use super::mac::{decode_lower_hex, macs_equal, new_key, sign};
 use super::signature::SignatureHeader;
 use crate::secret::Secret;
 
@@ -40,15 +39,15 @@ impl KeyringKind {
     }
 }
 
-/// One secret of a keyring, with its HMAC key state prepared once (`Hmac<Sha256>` built at
-/// construction, cloned per verification, so the hot path never re-derives the key).
+/// One secret of a keyring, with its HMAC key prepared once, at construction (the hot path
+/// never re-derives it).
 ///
 /// `Debug` shows only the id and the expiry, never the secret or the MAC state.
 #[derive(Clone)]
 pub struct KeyringSecret {
     id: Arc<str>,
     not_after: Option<i64>,
-    mac: HmacSha256,
+    key: ring::hmac::Key,
 }
 
 impl KeyringSecret {
@@ -58,7 +57,7 @@ impl KeyringSecret {
         KeyringSecret {
             id: id.into(),
             not_after,
-            mac: new_mac(secret),
+            key: new_key(secret),
         }
     }
 
@@ -78,13 +77,9 @@ impl KeyringSecret {
         self.not_after.is_none_or(|not_after| now < not_after)
     }
 
-    /// The MAC state after absorbing `<t>.<payload>`, ready to be finalized.
-    fn absorb(&self, timestamp_text: &str, payload: &[u8]) -> HmacSha256 {
-        let mut mac = self.mac.clone();
-        mac.update(timestamp_text.as_bytes());
-        mac.update(b".");
-        mac.update(payload);
-        mac
+    /// HMAC-SHA256 of `<t>.<payload>` under this secret.
+    fn mac(&self, timestamp_text: &str, payload: &[u8]) -> [u8; 32] {
+        sign(&self.key, timestamp_text, payload)
     }
 }
 
@@ -153,16 +148,15 @@ impl Keyring {
             if !secret.is_active(now) {
                 continue;
             }
-            // The payload is absorbed once per secret; each candidate then only costs the
-            // finalization on a copy of that state.
-            let absorbed = secret.absorb(header.timestamp_text(), payload);
+            // One MAC per secret; each candidate then costs a constant-time comparison.
+            let expected = secret.mac(header.timestamp_text(), payload);
             for (signature_index, text) in header.signatures().iter().enumerate() {
                 // Uppercase, non-hex or wrong-length values can never equal our lowercase hex
                 // output, so they are skipped rather than treated as malformed (rule 7).
                 let Some(signature) = decode_lower_hex(text) else {
                     continue;
                 };
-                if absorbed.clone().verify_slice(&signature).is_ok() {
+                if macs_equal(&expected, &signature) {
                     return Some(Match {
                         secret_index,
                         signature_index,

@@ -8,9 +8,7 @@ use std::fmt;
 
 use http::{HeaderMap, HeaderName};
 
-use hmac::Mac;
-
-use super::mac::{encode_lower_hex, new_mac};
+use super::mac::{encode_lower_hex, new_key, sign};
 use super::Rejection;
 use crate::secret::Secret;
 
@@ -126,11 +124,7 @@ pub fn header_value(headers: &HeaderMap) -> Result<&str, Rejection> {
 /// Lowercase hex HMAC-SHA256(key = whole secret string, msg = `"<t>.<payload>"`) — used by the
 /// `sign` CLI and tests. `t` is written in decimal, as the header carries it.
 pub fn compute_signature(secret: &Secret, timestamp: i64, payload: &[u8]) -> String {
-    let mut mac = new_mac(secret);
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(payload);
-    encode_lower_hex(&mac.finalize().into_bytes())
+    encode_lower_hex(&sign(&new_key(secret), &timestamp.to_string(), payload))
 }
 
 /// `"t=<t>,v1=<sig>"` for one or more secrets (one `v1` per secret, in order). With no secrets
