@@ -85,10 +85,14 @@ impl AccessLog {
     /// Writes every buffered line.
     pub(crate) fn flush(&self) {
         for shard in self.shards.iter() {
-            let lines = std::mem::take(&mut *shard.lock().unwrap_or_else(PoisonError::into_inner));
-            if !lines.is_empty() {
-                write_out(&lines);
+            let mut buffer = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            if buffer.is_empty() {
+                continue;
             }
+            // The shard gets a buffer of full size back, so lines never regrow it.
+            let lines = std::mem::replace(&mut *buffer, Vec::with_capacity(FLUSH_AT));
+            drop(buffer);
+            write_out(&lines);
         }
     }
 
@@ -141,9 +145,7 @@ fn json_line(out: &mut Vec<u8>, entry: &Entry<'_>) {
     timestamp(out);
     out.extend_from_slice(b"\",\"level\":\"INFO\"");
     each_field(entry, |name, value| {
-        out.extend_from_slice(b",\"");
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\":");
+        out.extend_from_slice(name.json.as_bytes());
         value.write(out);
     });
     out.extend_from_slice(b",\"target\":\"access\"}\n");
@@ -153,9 +155,7 @@ fn text_line(out: &mut Vec<u8>, entry: &Entry<'_>) {
     timestamp(out);
     out.extend_from_slice(b"  INFO access:");
     each_field(entry, |name, value| {
-        out.push(b' ');
-        out.extend_from_slice(name.as_bytes());
-        out.push(b'=');
+        out.extend_from_slice(name.text.as_bytes());
         value.write(out);
     });
     out.push(b'\n');
@@ -173,9 +173,14 @@ impl Value<'_> {
             Value::Str(text) => quoted(out, text),
             Value::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
             Value::Millis(duration) => {
-                let micros = duration.as_micros();
-                out.extend_from_slice(itoa::Buffer::new().format(micros / 1000).as_bytes());
-                let fraction = (micros % 1000) as u16;
+                // In 64-bit arithmetic (`as_micros` is a u128, whose division is a call).
+                let sub_micros = duration.subsec_micros();
+                let millis = duration
+                    .as_secs()
+                    .saturating_mul(1000)
+                    .saturating_add(u64::from(sub_micros / 1000));
+                out.extend_from_slice(itoa::Buffer::new().format(millis).as_bytes());
+                let fraction = (sub_micros % 1000) as u16;
                 out.extend_from_slice(&[
                     b'.',
                     ascii_digit(u32::from(fraction / 100)),
@@ -187,28 +192,43 @@ impl Value<'_> {
     }
 }
 
+/// A field's name with what precedes its value in each format: `,"name":` and ` name=`.
+struct Name {
+    json: &'static str,
+    text: &'static str,
+}
+
+macro_rules! name {
+    ($name:literal) => {
+        Name {
+            json: concat!(",\"", $name, "\":"),
+            text: concat!(" ", $name, "="),
+        }
+    };
+}
+
 /// Calls `emit` for each present field, in a fixed order.
-fn each_field(entry: &Entry<'_>, mut emit: impl FnMut(&str, Value<'_>)) {
-    emit("request_id", Value::Str(entry.request_id));
-    emit("route", Value::Str(entry.route));
-    emit("method", Value::Str(entry.method));
-    emit("path", Value::Str(entry.path));
-    emit("status", Value::Int(u64::from(entry.status)));
-    emit("duration_ms", Value::Millis(entry.duration));
+fn each_field(entry: &Entry<'_>, mut emit: impl FnMut(&Name, Value<'_>)) {
+    emit(&name!("request_id"), Value::Str(entry.request_id));
+    emit(&name!("route"), Value::Str(entry.route));
+    emit(&name!("method"), Value::Str(entry.method));
+    emit(&name!("path"), Value::Str(entry.path));
+    emit(&name!("status"), Value::Int(u64::from(entry.status)));
+    emit(&name!("duration_ms"), Value::Millis(entry.duration));
     if let Some(status) = entry.upstream_status {
-        emit("upstream_status", Value::Int(u64::from(status)));
+        emit(&name!("upstream_status"), Value::Int(u64::from(status)));
     }
     if let Some(took) = entry.upstream {
-        emit("upstream_ms", Value::Millis(took));
+        emit(&name!("upstream_ms"), Value::Millis(took));
     }
     let strings = [
-        ("auth", entry.auth),
-        ("reason", entry.reason),
-        ("error", entry.error),
-        ("account", entry.account),
-        ("secret", entry.secret),
+        (name!("auth"), entry.auth),
+        (name!("reason"), entry.reason),
+        (name!("error"), entry.error),
+        (name!("account"), entry.account),
+        (name!("secret"), entry.secret),
     ];
-    for (name, value) in strings {
+    for (name, value) in &strings {
         if let Some(value) = value {
             emit(name, Value::Str(value));
         }
