@@ -144,6 +144,16 @@ impl GatewayBody {
     }
 }
 
+/// Moves the fields an upstream's response relays verbatim into its header map, for a peer
+/// that needs them there (HTTP/2, which hyper writes from the map).
+pub(crate) fn merge_verbatim(response: &mut http::Response<GatewayBody>) {
+    let verbatim = match response.body_mut() {
+        GatewayBody::Upstream(body) => body.take_verbatim(),
+        GatewayBody::Empty | GatewayBody::Full(_) => return,
+    };
+    verbatim.merge_into(response.headers_mut());
+}
+
 /// A response the gateway makes itself: `status`, a JSON body, `Cache-Control: no-store`.
 pub(crate) fn json_response(
     status: http::StatusCode,

@@ -159,6 +159,9 @@ pub(crate) struct IdentityHeaders {
     pub(crate) event_id: HeaderName,
     pub(crate) event_type: HeaderName,
     pub(crate) livemode: HeaderName,
+    /// The prefix takes in a request field name that HTTP/1.1 heads relay verbatim
+    /// (`crate::http1::REQUEST_NAMES`): those fields must reach the rewrite in the map.
+    pub(crate) covers_verbatim: bool,
 }
 
 impl IdentityHeaders {
@@ -169,7 +172,7 @@ impl IdentityHeaders {
             HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes())
                 .expect("validated header prefix")
         };
-        IdentityHeaders {
+        let mut headers = IdentityHeaders {
             prefix: prefix.to_ascii_lowercase().replace('_', "-").into(),
             account_id: name("Account-Id"),
             user_id: name("User-Id"),
@@ -179,7 +182,12 @@ impl IdentityHeaders {
             event_id: name("Event-Id"),
             event_type: name("Event-Type"),
             livemode: name("Livemode"),
-        }
+            covers_verbatim: false,
+        };
+        headers.covers_verbatim = crate::http1::REQUEST_NAMES
+            .iter()
+            .any(|name| headers.is_identity_header(&HeaderName::from_static(name)));
+        headers
     }
 
     /// Whether an inbound header name falls under the identity prefix (`_` read as `-`).

@@ -9,9 +9,9 @@ use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, Method, StatusCode, Version};
 
 use crate::http1::{
-    encode_chunk, encode_request_head, encode_response_head, parse_request, parse_response,
-    BodyFraming, ChunkedDecoder, Decoded, Http1Error, Limits, ResponseStart, Status, LAST_CHUNK,
-    MAX_HEADERS_CAP,
+    append_lines, encode_chunk, encode_request_head, encode_response_head, parse_request,
+    parse_response, BodyFraming, ChunkedDecoder, Decoded, Http1Error, Limits, ResponseStart,
+    Status, VerbatimFields, LAST_CHUNK, MAX_HEADERS_CAP,
 };
 
 /// First byte: even for the default limits, odd for tight ones; the rest is a request head.
@@ -41,7 +41,8 @@ pub fn http1_request(data: &[u8]) {
     let hosts = parts.headers.get_all(HOST).iter().count();
     // At most one `Host`; none is taken too (the codec's documented leniency).
     assert!(hosts <= 1);
-    check_framing(&parts.headers, head.framing, false);
+    check_framing(&parts.headers, head.framing, false, false);
+    check_verbatim(&head.verbatim, &parts.headers, crate::http1::request_name);
     if parts.version == Version::HTTP_10 && !parts.headers.contains_key(CONNECTION) {
         assert!(!head.keep_alive);
     }
@@ -59,6 +60,7 @@ pub fn http1_request(data: &[u8]) {
         head.framing,
         close,
     );
+    append_lines(&mut out, head.verbatim.as_bytes());
     let again = match parse_request(&out, &roomy()) {
         Ok(Status::Complete(again)) => again,
         other => panic!("{out:?} written from {buf:?} reads as {other:?}"),
@@ -68,6 +70,7 @@ pub fn http1_request(data: &[u8]) {
     assert_eq!(again.parts.uri.path_and_query(), Some(target));
     assert_eq!(again.framing, head.framing);
     assert_eq!(again.keep_alive, head.keep_alive);
+    assert_eq!(again.verbatim, head.verbatim);
     assert_eq!(end_to_end(&again.parts.headers), end_to_end(&parts.headers));
 }
 
@@ -113,7 +116,13 @@ pub fn http1_response(data: &[u8]) {
     let bodiless = method == Method::HEAD
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    check_framing(&head.parts.headers, head.framing, bodiless);
+    // A response with a body keeps no `Content-Length` in its map: its body gives the length.
+    check_framing(&head.parts.headers, head.framing, bodiless, !bodiless);
+    check_verbatim(
+        &head.verbatim,
+        &head.parts.headers,
+        crate::http1::response_name,
+    );
     if head.framing == BodyFraming::UntilClose {
         assert!(!head.keep_alive);
     }
@@ -125,6 +134,7 @@ pub fn http1_response(data: &[u8]) {
     let mut out = Vec::new();
     let headers = &head.parts.headers;
     encode_response_head(&mut out, status, headers, head.framing, !head.keep_alive);
+    append_lines(&mut out, head.verbatim.as_bytes());
     let again = match parse_response(&out, &method, &roomy()) {
         Ok(Status::Complete(ResponseStart::Final(again))) => again,
         other => panic!("{out:?} written from {buf:?} reads as {other:?}"),
@@ -132,6 +142,7 @@ pub fn http1_response(data: &[u8]) {
     assert_eq!(again.parts.status, status);
     assert_eq!(again.framing, head.framing);
     assert_eq!(again.keep_alive, head.keep_alive);
+    assert_eq!(again.verbatim, head.verbatim);
     assert_eq!(end_to_end(&again.parts.headers), end_to_end(headers));
 }
 
@@ -241,8 +252,22 @@ fn feed(input: &[u8], splits: &[usize], limits: &Limits, max_body: u64) -> Fed {
 
 /// The decision `framing` agrees with the fields: `Content-Length` gives the length, chunked
 /// needs `Transfer-Encoding` and no `Content-Length`; a bodiless message has `Length(0)`.
-fn check_framing(headers: &HeaderMap, framing: BodyFraming, bodiless: bool) {
+/// The fields relayed verbatim are the ones `names` picks, and only those (unless `Connection`
+/// named fields, which sends them all to the map).
+fn check_verbatim(verbatim: &VerbatimFields, headers: &HeaderMap, names: fn(&[u8]) -> bool) {
+    for (name, _) in verbatim.iter() {
+        assert!(names(name), "{name:?} relayed verbatim");
+    }
+    if !verbatim.is_empty() {
+        assert!(headers.keys().all(|name| !names(name.as_str().as_bytes())));
+    }
+}
+
+fn check_framing(headers: &HeaderMap, framing: BodyFraming, bodiless: bool, length_dropped: bool) {
     let lengths: Vec<_> = headers.get_all(CONTENT_LENGTH).iter().collect();
+    if length_dropped {
+        assert!(lengths.is_empty());
+    }
     let chunked = headers.contains_key(TRANSFER_ENCODING);
     assert!(lengths.len() <= 1);
     assert!(!chunked || lengths.is_empty());
@@ -254,6 +279,7 @@ fn check_framing(headers: &HeaderMap, framing: BodyFraming, bodiless: bool) {
     });
     match framing {
         _ if bodiless => assert_eq!(framing, BodyFraming::Length(0)),
+        BodyFraming::Length(_) if length_dropped => assert!(!chunked),
         BodyFraming::Length(length) => {
             assert!(!chunked);
             assert_eq!(declared.unwrap_or(Some(0)), Some(length));

@@ -127,6 +127,16 @@ pub fn encode_chunk(dst: &mut Vec<u8>, data: &[u8]) {
     dst.extend_from_slice(CHUNK_END);
 }
 
+/// Adds `lines` (whole field lines, each ending in CRLF, as `VerbatimFields` holds them) to the
+/// head that `dst` ends with, before its empty line.
+pub fn append_lines(dst: &mut Vec<u8>, lines: &[u8]) {
+    if !lines.is_empty() && dst.ends_with(b"\r\n\r\n") {
+        dst.truncate(dst.len().saturating_sub(2));
+        dst.extend_from_slice(lines);
+        dst.extend_from_slice(b"\r\n");
+    }
+}
+
 /// Adds the field `name: value` to the head that `dst` ends with (just written by
 /// [`encode_response_head`] or [`encode_request_head`]), before its empty line. The caller
 /// gives a valid field name and a value free of CR, LF and NUL.

@@ -4,6 +4,7 @@
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::verbatim::VerbatimFields;
 use super::Http1Error;
 
 /// Fields the gateway may add to a request head before it is sent on (forwarding, request id,
@@ -31,16 +32,36 @@ pub(super) struct FieldFacts {
     pub expect_continue: bool,
     /// An `Upgrade` field was sent.
     pub upgrade: bool,
+    /// `Connection` named a field (a token other than `close` and `keep-alive`).
+    pub connection_names: bool,
 }
 
-/// Checks the fields httparse found and copies them into a map, in their order.
+/// Which fields skip the map.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Verbatim {
+    /// The names relayed as lines (`verbatim::request_name` or `response_name`).
+    pub names: fn(&[u8]) -> bool,
+    /// The size of the head: what the lines can take at most.
+    pub head_len: usize,
+    /// `Content-Length` is checked and reported in the facts, but not kept in the map (a
+    /// response with a body: its framing is written from the body).
+    pub drop_length: bool,
+}
+
+/// Checks the fields httparse found and copies them, in their order, into a map, or as lines
+/// into [`VerbatimFields`] for the names `verbatim` picks. A `Connection` that names fields
+/// sends every field to the map, where the rewrite can remove the ones it names.
 pub(super) fn scan_fields(
     fields: &[httparse::Header<'_>],
     room: usize,
-) -> Result<(FieldFacts, HeaderMap), Http1Error> {
+    verbatim: Verbatim,
+) -> Result<(FieldFacts, HeaderMap, VerbatimFields), Http1Error> {
     let mut facts = FieldFacts::default();
     let mut transfer_codings = TransferCodings::default();
-    let mut map = HeaderMap::with_capacity(fields.len().saturating_add(room));
+    let mut lines = VerbatimFields::new();
+    // Allocated at its first field, for all of them and `room` more: a head whose fields all
+    // go verbatim allocates no map.
+    let mut map = HeaderMap::new();
     for field in fields {
         let name = field.name.as_bytes();
         // Dispatch on length first: most fields are none of these and cost one comparison.
@@ -58,8 +79,11 @@ pub(super) fn scan_fields(
             7 if name.eq_ignore_ascii_case(b"upgrade") => facts.upgrade = true,
             10 if name.eq_ignore_ascii_case(b"connection") => {
                 for token in list_elements(field.value) {
-                    facts.close |= token.eq_ignore_ascii_case(b"close");
-                    facts.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    let close = token.eq_ignore_ascii_case(b"close");
+                    let keep_alive = token.eq_ignore_ascii_case(b"keep-alive");
+                    facts.close |= close;
+                    facts.keep_alive |= keep_alive;
+                    facts.connection_names |= !close && !keep_alive;
                 }
             }
             14 if name.eq_ignore_ascii_case(b"content-length") => {
@@ -67,16 +91,29 @@ pub(super) fn scan_fields(
                     return Err(Http1Error::MultipleContentLength);
                 }
                 facts.content_length = Some(content_length(field.value)?);
+                if verbatim.drop_length {
+                    continue;
+                }
             }
             17 if name.eq_ignore_ascii_case(b"transfer-encoding") => {
                 transfer_codings.add(field.value)?;
             }
+            _ if (verbatim.names)(name) => {
+                lines.push(name, field.value, verbatim.head_len);
+                continue;
+            }
             _ => {}
+        }
+        if map.capacity() == 0 {
+            map.reserve(fields.len().saturating_add(room));
         }
         map.append(header_name(name)?, header_value(field.value)?);
     }
     facts.chunked = transfer_codings.decide()?;
-    Ok((facts, map))
+    if facts.connection_names {
+        std::mem::take(&mut lines).merge_into(&mut map);
+    }
+    Ok((facts, map, lines))
 }
 
 fn header_name(name: &[u8]) -> Result<HeaderName, Http1Error> {

@@ -62,15 +62,17 @@ mod error;
 mod fields;
 mod request;
 mod response;
+mod verbatim;
 
 pub use chunked::{ChunkedDecoder, Decoded};
 pub use encode::{
-    append_field, encode_chunk, encode_request_head, encode_response_head, ChunkSizeLine,
-    CHUNK_END, LAST_CHUNK,
+    append_field, append_lines, encode_chunk, encode_request_head, encode_response_head,
+    ChunkSizeLine, CHUNK_END, LAST_CHUNK,
 };
 pub use error::Http1Error;
 pub use request::{parse_request, RequestHead};
 pub use response::{parse_response, ResponseHead, ResponseStart};
+pub use verbatim::{request_name, response_name, VerbatimFields, REQUEST_NAMES, RESPONSE_NAMES};
 
 /// The outcome of parsing a head from a buffer that may hold only part of it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,8 @@ use http::header::{HeaderValue, HOST};
 use http::uri::PathAndQuery;
 use http::{Method, Uri, Version};
 
-use super::fields::{has_bare_lf, scan_fields, valid_host, FieldFacts, REQUEST_ROOM};
+use super::fields::{has_bare_lf, scan_fields, valid_host, FieldFacts, Verbatim, REQUEST_ROOM};
+use super::verbatim::{self, VerbatimFields};
 use super::{BodyFraming, Http1Error, Limits, Status, MAX_HEADERS_CAP};
 
 /// A parsed, checked request head.
@@ -17,6 +18,8 @@ pub struct RequestHead {
     /// `Content-Length` / `Transfer-Encoding` fields stay in `headers`; [`Self::framing`] is
     /// the decision. For an absolute-form target, `Host` holds the target's authority.
     pub parts: http::request::Parts,
+    /// The fields relayed as received (`verbatim`), which are not in `parts.headers`.
+    pub verbatim: VerbatimFields,
     /// Bytes the head took in the buffer (leading empty lines included); the body starts there.
     pub head_len: usize,
     /// How the body is delimited: `Length` (0 when no framing field was sent) or `Chunked`.
@@ -62,7 +65,12 @@ fn build(
 ) -> Result<RequestHead, Http1Error> {
     let (method, target, version) = request_line(request, limits)?;
     let form = target_form(method, target.as_bytes())?;
-    let (facts, mut headers) = scan_fields(request.headers, REQUEST_ROOM)?;
+    let lines = Verbatim {
+        names: verbatim::request_name,
+        head_len,
+        drop_length: false,
+    };
+    let (facts, mut headers, verbatim) = scan_fields(request.headers, REQUEST_ROOM, lines)?;
     let framing = framing(version, &facts)?;
     let mut uri = Uri::try_from(target).map_err(|_| Http1Error::InvalidTarget)?;
     if form == TargetForm::Absolute {
@@ -78,6 +86,7 @@ fn build(
     parts.headers = headers;
     Ok(RequestHead {
         parts,
+        verbatim,
         head_len,
         framing,
         keep_alive: !facts.close && (version == Version::HTTP_11 || facts.keep_alive),

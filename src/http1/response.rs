@@ -6,7 +6,8 @@ use std::mem::MaybeUninit;
 use bytes::Bytes;
 use http::{Method, StatusCode, Version};
 
-use super::fields::{scan_fields, FieldFacts, RESPONSE_ROOM};
+use super::fields::{scan_fields, FieldFacts, Verbatim, RESPONSE_ROOM};
+use super::verbatim::{self, VerbatimFields};
 use super::{BodyFraming, Http1Error, Limits, Status, MAX_HEADERS_CAP};
 
 /// What a complete response head turned out to be.
@@ -30,6 +31,8 @@ pub struct ResponseHead {
     /// Status, version and headers. The received `Content-Length` / `Transfer-Encoding`
     /// fields stay in `headers`; [`Self::framing`] is the decision.
     pub parts: http::response::Parts,
+    /// The fields relayed as received (`verbatim`), which are not in `parts.headers`.
+    pub verbatim: VerbatimFields,
     /// The reason phrase when it differs from the status's canonical one (`None` otherwise,
     /// and when it is empty or not ASCII): the gateway writes canonical reasons.
     pub reason: Option<Bytes>,
@@ -84,7 +87,13 @@ pub fn parse_response(
             head_len,
         }));
     }
-    let (facts, mut headers) = scan_fields(response.headers, RESPONSE_ROOM)?;
+    let lines = Verbatim {
+        names: verbatim::response_name,
+        head_len,
+        // A body's length is written from the body; a bodiless answer keeps the one declared.
+        drop_length: !is_bodiless(method, status),
+    };
+    let (facts, mut headers, verbatim) = scan_fields(response.headers, RESPONSE_ROOM, lines)?;
     let framing = framing(method, status, version, &facts)?;
     // §6.3 item 3: both framings, chunked wins; an intermediary relaying it removes the
     // length, and the connection (which may be out of step) is not reused.
@@ -106,6 +115,7 @@ pub fn parse_response(
     parts.headers = headers;
     Ok(Status::Complete(ResponseStart::Final(ResponseHead {
         parts,
+        verbatim,
         reason,
         head_len,
         framing,
@@ -129,12 +139,16 @@ fn framing(
         (false, Some(length)) => BodyFraming::Length(length),
         (false, None) => BodyFraming::UntilClose,
     };
-    let bodiless = *method == Method::HEAD
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    Ok(if bodiless {
+    Ok(if is_bodiless(method, status) {
         BodyFraming::Length(0)
     } else {
         declared
     })
+}
+
+/// §6.3 item 1: a response to `HEAD`, a `204` and a `304` have no body, whatever they declare.
+fn is_bodiless(method: &Method, status: StatusCode) -> bool {
+    *method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
 }

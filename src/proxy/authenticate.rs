@@ -84,7 +84,7 @@ pub(super) fn signature(
     kind: KeyringKind,
 ) -> Result<SignatureHeader<'_>, GatewayError> {
     header_value(headers)
-        .and_then(SignatureHeader::parse)
+        .and_then(SignatureHeader::parse_text)
         .map_err(|rejection| denied(rejection, kind))
 }
 

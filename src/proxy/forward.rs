@@ -14,29 +14,36 @@ use http::{HeaderValue, Response, StatusCode};
 use super::record::Record;
 use crate::body::{json_response, ForwardBody, GatewayBody};
 use crate::error::GatewayError;
+use crate::http1::VerbatimFields;
 use crate::snapshot::Route;
 use crate::upstream::{echo, HostPool, SendError, Upstream, UpstreamFailure};
 
-/// Sends the request to `route`'s upstream and relays the response. An upstream that answers
-/// in process gets the body phase 3 read.
+/// Sends the request (`parts`, with the fields it relays `verbatim`) to `route`'s upstream and
+/// relays the response. An upstream that answers in process gets the body phase 3 read, and
+/// sees every field in `parts`.
 pub(super) async fn forward(
     route: &Route,
     parts: Parts,
+    verbatim: VerbatimFields,
     body: ForwardBody,
     record: &mut Record<'_>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     match &route.upstream {
         Upstream::Pool { pool, host } => {
             let mut parts = parts;
-            pooled(route, pool, host, &mut parts, body, record).await
+            pooled(route, pool, host, (&mut parts, &verbatim), body, record).await
         }
         Upstream::Echo => {
+            let mut parts = parts;
+            verbatim.merge_into(&mut parts.headers);
             let body = buffered(body)?;
             Ok(json_response(StatusCode::OK, echo::render(&parts, &body)))
         }
         #[cfg(test)]
         Upstream::Double(double) => {
             let started = Instant::now();
+            let mut parts = parts;
+            verbatim.merge_into(&mut parts.headers);
             let body = buffered(body)?;
             let answer = double.answer(&parts, body).map(|(status, body)| {
                 let mut response = Response::new(GatewayBody::full(body));
@@ -52,7 +59,7 @@ async fn pooled(
     route: &Route,
     pool: &Arc<HostPool<ForwardBody>>,
     host: &HeaderValue,
-    parts: &mut Parts,
+    (parts, verbatim): (&mut Parts, &VerbatimFields),
     body: ForwardBody,
     record: &mut Record<'_>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
@@ -61,7 +68,7 @@ async fn pooled(
     let started = Instant::now();
     let timeouts = route.metrics.upstream_errors(UpstreamFailure::Timeout);
     let result = match pool
-        .send(parts, body, &route.id, route.timeout, timeouts)
+        .send(parts, verbatim, body, &route.id, route.timeout, timeouts)
         .await
     {
         Ok(response) => Ok(response),

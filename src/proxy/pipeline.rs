@@ -31,16 +31,19 @@ use super::{body, cors, forward, route, Gateway};
 use crate::body::{ForwardBody, GatewayBody, InboundBody};
 use crate::config::ServerConfig;
 use crate::error::GatewayError;
+use crate::http1::VerbatimFields;
 use crate::metrics::Metrics;
 use crate::outcome::{AuthOutcome, Skip};
 use crate::snapshot::{Route, Snapshot};
 
 impl Gateway {
     /// Runs the whole pipeline for one request from `client`, with the snapshot current when
-    /// it arrives.
+    /// it arrives. `verbatim` holds the fields an HTTP/1.1 head relays as received, which are
+    /// not in the request's header map (see `crate::http1::VerbatimFields`).
     pub(crate) async fn handle<B: InboundBody>(
         &self,
         request: Request<B>,
+        verbatim: VerbatimFields,
         client: &Peer,
     ) -> Response<GatewayBody> {
         let started = Instant::now();
@@ -55,7 +58,7 @@ impl Gateway {
         }
         let result = match self.admit(snapshot, route) {
             Ok(route) => {
-                self.pass(snapshot, route, request, client, &mut record)
+                self.pass(snapshot, route, (request, verbatim), client, &mut record)
                     .await
             }
             Err(error) => Err(error),
@@ -79,7 +82,7 @@ impl Gateway {
         &self,
         snapshot: &'s Snapshot,
         route: &'s Route,
-        request: Request<B>,
+        (request, mut verbatim): (Request<B>, VerbatimFields),
         client: &Peer,
         record: &mut Record<'s>,
     ) -> Result<Response<GatewayBody>, GatewayError> {
@@ -116,9 +119,13 @@ impl Gateway {
         let Grant { identity, hold } = grant;
         let peer = client.trusted_by(&server.trusted_proxies);
         let (names, id) = (&snapshot.identity, record.request_id());
+        if names.covers_verbatim {
+            // The identity prefix takes in a name relayed verbatim: the rewrite must see it.
+            std::mem::take(&mut verbatim).merge_into(&mut parts.headers);
+        }
         headers::rewrite(&mut parts, names, &peer, id, identity.as_ref())?; // 6. rewrite
         record.account(identity.and_then(authenticate::Identity::into_account));
-        let result = forward::forward(route, parts, body, record).await; // 7. forward
+        let result = forward::forward(route, parts, verbatim, body, record).await; // 7. forward
         hold.settle(result.map(headers::rewrite_response), record)
     }
 

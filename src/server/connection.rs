@@ -115,7 +115,10 @@ impl Connections {
             let in_flight = requests.start_request();
             let (gateway, peer) = (gateway.clone(), peer.clone());
             async move {
-                let response = gateway.handle(request, &peer).await;
+                let verbatim = crate::http1::VerbatimFields::new();
+                let mut response = gateway.handle(request, verbatim, &peer).await;
+                // hyper writes HTTP/2 heads from the map alone.
+                crate::body::merge_verbatim(&mut response);
                 Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))
             }
         });

@@ -129,6 +129,7 @@ async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
 ) -> Sent {
     let RequestHead {
         parts,
+        verbatim,
         framing,
         keep_alive,
         expect_continue,
@@ -140,7 +141,7 @@ async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
     let request = http::Request::from_parts(parts, body);
     let complete = AtomicBool::new(pumping.is_none());
     let response = {
-        let mut handling = pin!(gateway.handle(request, peer));
+        let mut handling = pin!(gateway.handle(request, verbatim, peer));
         let mut beside = pin!(async {
             if let Some((sender, framing)) = pumping {
                 let (limits, send) = (&settings.limits, settings.timeouts.send);

@@ -15,9 +15,10 @@ use tokio::time::Instant;
 
 use super::io::{Conn, READ_CHUNK};
 use super::{SendBody, UpstreamFailure};
+use crate::http1::VerbatimFields;
 use crate::http1::{
-    encode_request_head, parse_response, BodyFraming, ChunkSizeLine, Limits, ResponseHead,
-    ResponseStart, Status, CHUNK_END, LAST_CHUNK,
+    append_lines, encode_request_head, parse_response, BodyFraming, ChunkSizeLine, Limits,
+    ResponseHead, ResponseStart, Status, CHUNK_END, LAST_CHUNK,
 };
 
 /// Interim (`1xx`) responses accepted before the final one.
@@ -66,16 +67,20 @@ impl Failed {
 /// cannot carry another request).
 pub(super) type Received = (ResponseHead, bool);
 
-/// Sends the request of `parts` and `body` on `conn` and reads the response head. `replay` is
+/// A request head: its parts, and the field lines relayed verbatim beside them.
+pub(super) type Head<'a> = (&'a Parts, &'a VerbatimFields);
+
+/// Sends the request of `head` and `body` on `conn` and reads the response head. `replay` is
 /// the whole body when it is held in memory; a streamed body is sent while the response is
 /// awaited, so an upstream that answers before reading it all is relayed at once. The caller
 /// bounds this with the route's timeout.
 pub(super) async fn exchange<B: SendBody>(
     conn: &mut Conn,
-    parts: &Parts,
+    head: Head<'_>,
     body: &mut B,
     replay: Option<&Bytes>,
 ) -> Result<Received, Failed> {
+    let parts = head.0;
     let framing = match replay {
         Some(bytes) => BodyFraming::Length(bytes.len() as u64),
         None => body
@@ -83,7 +88,7 @@ pub(super) async fn exchange<B: SendBody>(
             .exact()
             .map_or(BodyFraming::Chunked, BodyFraming::Length),
     };
-    let sent = match send_head(conn, parts, framing, replay).await {
+    let sent = match send_head(conn, head, framing, replay).await {
         Ok(true) => Ok(()),
         Ok(false) => return stream_and_receive(conn, &parts.method, body, framing).await,
         Err(error) => Err(error),
@@ -120,7 +125,7 @@ pub(super) async fn exchange<B: SendBody>(
 pub(super) async fn exchange_by<B: SendBody>(
     conn: &mut Conn,
     deadline: Instant,
-    parts: &Parts,
+    head: Head<'_>,
     body: &mut B,
     replay: Option<&Bytes>,
 ) -> Result<Received, Failed> {
@@ -132,7 +137,7 @@ pub(super) async fn exchange_by<B: SendBody>(
         timer.as_mut().reset(deadline);
     }
     let outcome = {
-        let mut exchanging = std::pin::pin!(exchange(conn, parts, body, replay));
+        let mut exchanging = std::pin::pin!(exchange(conn, head, body, replay));
         loop {
             tokio::select! {
                 biased;
@@ -161,7 +166,7 @@ fn is_idempotent(method: &Method) -> bool {
 /// body is streamed: the caller sends it.
 async fn send_head(
     conn: &mut Conn,
-    parts: &Parts,
+    (parts, verbatim): Head<'_>,
     framing: BodyFraming,
     replay: Option<&Bytes>,
 ) -> io::Result<bool> {
@@ -182,6 +187,7 @@ async fn send_head(
         framing,
         false,
     );
+    append_lines(&mut conn.write, verbatim.as_bytes());
     match replay {
         Some(bytes) if bytes.len() <= COALESCE => {
             conn.write.extend_from_slice(bytes);

@@ -22,7 +22,7 @@ use super::io::Conn;
 use super::response::{Returns, UpstreamBody};
 use super::{SendBody, SendError, UpstreamFailure};
 use crate::config::UpstreamConfig;
-use crate::http1::ResponseHead;
+use crate::http1::{ResponseHead, VerbatimFields};
 use crate::tls::client::tls_error;
 
 /// Stands in for a deadline past what the clock can represent (about 30 years, as tokio does).
@@ -130,6 +130,7 @@ impl<B: SendBody> HostPool<B> {
     pub(crate) async fn send(
         &self,
         parts: &Parts,
+        verbatim: &VerbatimFields,
         body: B,
         route: &str,
         timeout: Duration,
@@ -141,14 +142,16 @@ impl<B: SendBody> HostPool<B> {
             .checked_add(timeout)
             .or_else(|| now.checked_add(FAR_FUTURE))
             .unwrap_or(now);
-        let exchanged = self.exchange(parts, body, route, deadline).await?;
+        let exchanged = self
+            .exchange(parts, verbatim, body, route, deadline)
+            .await?;
         let timeouts = timeouts.clone();
         Ok(match exchanged {
-            Exchanged::Http1(conn, head, sent_whole) => {
+            Exchanged::Http1(conn, mut head, sent_whole) => {
                 let keep_alive = head.keep_alive && sent_whole;
                 let returns = self.returns();
                 let body =
-                    UpstreamBody::http1(conn, &head, keep_alive, returns, deadline, timeouts);
+                    UpstreamBody::http1(conn, &mut head, keep_alive, returns, deadline, timeouts);
                 Response::from_parts(head.parts, body)
             }
             Exchanged::Http2(response) => {
@@ -163,6 +166,7 @@ impl<B: SendBody> HostPool<B> {
     async fn exchange(
         &self,
         parts: &Parts,
+        verbatim: &VerbatimFields,
         body: B,
         route: &str,
         deadline: tokio::time::Instant,
@@ -170,7 +174,10 @@ impl<B: SendBody> HostPool<B> {
         let mut body = body;
         // Only TLS upstreams negotiate HTTP/2: plaintext pools skip the lock.
         if let Some(sender) = self.tls.as_ref().and_then(|_| self.http2.current()) {
-            match self.send_http2(sender, parts, body, route, deadline).await {
+            match self
+                .send_http2(sender, parts, verbatim, body, route, deadline)
+                .await
+            {
                 Err(Http2Error::Unsent(unsent)) => body = unsent,
                 sent => return sent.map_err(Http2Error::failure),
             }
@@ -178,7 +185,9 @@ impl<B: SendBody> HostPool<B> {
         let replay = body.in_memory();
         while let Some(mut conn) = idle::checkout(self.id) {
             let replay = replay.as_ref();
-            match http1::exchange_by(&mut conn, deadline, parts, &mut body, replay).await {
+            match http1::exchange_by(&mut conn, deadline, (parts, verbatim), &mut body, replay)
+                .await
+            {
                 Ok((head, whole)) => return Ok(Exchanged::Http1(conn, head, whole)),
                 Err(failed) if failed.retry => continue,
                 Err(failed) => return Err(self.failed(failed, route)),
@@ -200,14 +209,16 @@ impl<B: SendBody> HostPool<B> {
             Connection::Http1(io) => {
                 let mut conn = Conn::new(io);
                 let replay = replay.as_ref();
-                match http1::exchange_by(&mut conn, deadline, parts, &mut body, replay).await {
+                match http1::exchange_by(&mut conn, deadline, (parts, verbatim), &mut body, replay)
+                    .await
+                {
                     Ok((head, whole)) => Ok(Exchanged::Http1(conn, head, whole)),
                     Err(failed) => Err(self.failed(failed, route)),
                 }
             }
             Connection::Http2(sender) => {
                 self.http2.share(sender.clone());
-                self.send_http2(sender, parts, body, route, deadline)
+                self.send_http2(sender, parts, verbatim, body, route, deadline)
                     .await
                     .map_err(Http2Error::failure)
             }
@@ -220,11 +231,14 @@ impl<B: SendBody> HostPool<B> {
         &self,
         sender: hyper::client::conn::http2::SendRequest<B>,
         parts: &Parts,
+        verbatim: &VerbatimFields,
         body: B,
         route: &str,
         deadline: tokio::time::Instant,
     ) -> Result<Exchanged, Http2Error<B>> {
-        let request = Request::from_parts(parts.clone(), body);
+        let mut parts = parts.clone();
+        verbatim.clone().merge_into(&mut parts.headers);
+        let request = Request::from_parts(parts, body);
         let sending = http2::send(sender, request, &self.authority, route);
         match tokio::time::timeout_at(deadline, sending).await {
             Err(_elapsed) => Err(Http2Error::Failed(UpstreamFailure::Timeout)),

@@ -17,7 +17,7 @@ use tokio_util::io::poll_read_buf;
 use super::http1::LIMITS;
 use super::idle;
 use super::io::{Conn, READ_CHUNK};
-use crate::http1::{BodyFraming, ChunkedDecoder, Decoded, ResponseHead};
+use crate::http1::{BodyFraming, ChunkedDecoder, Decoded, ResponseHead, VerbatimFields};
 
 /// Where a finished HTTP/1.1 response gives its connection back.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +43,8 @@ impl Returns {
 #[derive(Debug)]
 pub(crate) struct UpstreamBody {
     source: Source,
+    /// The response's fields relayed verbatim (HTTP/1.1), until the head is written.
+    verbatim: VerbatimFields,
     /// End of the route's timeout; a timer is armed only if the body is not already here.
     deadline: tokio::time::Instant,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -77,7 +79,7 @@ impl UpstreamBody {
     /// pool through `returns` if `keep_alive` and the body ends cleanly; cut off at `deadline`.
     pub(super) fn http1(
         conn: Box<Conn>,
-        head: &ResponseHead,
+        head: &mut ResponseHead,
         keep_alive: bool,
         returns: Returns,
         deadline: tokio::time::Instant,
@@ -89,7 +91,15 @@ impl UpstreamBody {
             keep_alive,
             returns,
         };
-        UpstreamBody::new(source, deadline, timeouts)
+        let mut body = UpstreamBody::new(source, deadline, timeouts);
+        body.verbatim = std::mem::take(&mut head.verbatim);
+        body
+    }
+
+    /// Takes the fields of the response head that are relayed verbatim (not in its header map);
+    /// whoever writes the head must write these too.
+    pub(crate) fn take_verbatim(&mut self) -> VerbatimFields {
+        std::mem::take(&mut self.verbatim)
     }
 
     /// The body of a response on the shared HTTP/2 connection; cut off at `deadline`.
@@ -104,6 +114,7 @@ impl UpstreamBody {
     fn new(source: Source, deadline: tokio::time::Instant, timeouts: IntCounter) -> Self {
         UpstreamBody {
             source,
+            verbatim: VerbatimFields::new(),
             deadline,
             sleep: None,
             timeouts,

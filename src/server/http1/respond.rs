@@ -17,8 +17,10 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::Conn;
 use crate::body::GatewayBody;
+use crate::http1::VerbatimFields;
 use crate::http1::{
-    append_field, encode_response_head, BodyFraming, ChunkSizeLine, CHUNK_END, LAST_CHUNK,
+    append_field, append_lines, encode_response_head, BodyFraming, ChunkSizeLine, CHUNK_END,
+    LAST_CHUNK,
 };
 
 /// Body bytes gathered behind the head (or one another) before a write.
@@ -79,9 +81,15 @@ pub(super) async fn respond<I: AsyncRead + AsyncWrite + Unpin>(
             None => BodyFraming::Chunked,
         }
     };
+    // An upstream's fields relayed verbatim follow the map's (the gateway sets none of them).
+    let verbatim = match &mut body {
+        GatewayBody::Upstream(upstream) => upstream.take_verbatim(),
+        GatewayBody::Empty | GatewayBody::Full(_) => VerbatimFields::new(),
+    };
     conn.write.clear();
     encode_response_head(&mut conn.write, status, &parts.headers, framing, close);
-    if !parts.headers.contains_key(DATE_HEADER) {
+    append_lines(&mut conn.write, verbatim.as_bytes());
+    if !verbatim.has_date() && !parts.headers.contains_key(DATE_HEADER) {
         DATE.with(|date| append_field(&mut conn.write, b"date", date.borrow_mut().now()));
     }
     if bodiless {

@@ -1,0 +1,304 @@
+//! Fields relayed verbatim: the field lines of a head that the gateway neither reads nor
+//! changes (`Accept`, `User-Agent`, `Content-Type`… in a request; `Content-Type`, `Date`,
+//! `ETag`… in a response) skip `http::HeaderMap` altogether. They are copied once, as
+//! `name: value` lines, out of the parsed head and written as they are into the head that
+//! carries them on, which saves a map entry, a name lookup and a value allocation per field.
+//!
+//! Only names on fixed lists travel this way ([`request_name`], [`response_name`]): names that
+//! no phase reads (routing, CORS, signature, body), that no rewrite touches (hop-by-hop,
+//! forwarding, request id, framing, identity under the default prefix) and that the gateway
+//! never sets on an answer. Whoever needs a complete `HeaderMap` (an HTTP/2 peer, the
+//! in-process echo, a configured identity prefix that covers one of these names) merges the
+//! lines in with [`VerbatimFields::merge_into`].
+//!
+//! The lines hold what the codec accepted: a name is a token, a value has no CR, LF or NUL,
+//! so nothing written from here can split a line or inject a field.
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// Field lines relayed as received, in their order: `name: value\r\n` each.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct VerbatimFields {
+    lines: Vec<u8>,
+    /// One of the lines is `Date`.
+    has_date: bool,
+}
+
+impl VerbatimFields {
+    /// No fields.
+    pub const fn new() -> Self {
+        VerbatimFields {
+            lines: Vec::new(),
+            has_date: false,
+        }
+    }
+
+    /// Whether there is no field.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The field lines, each ending in CRLF, ready to go into a head.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.lines
+    }
+
+    /// Whether a `Date` field is among them.
+    pub fn has_date(&self) -> bool {
+        self.has_date
+    }
+
+    /// Appends `name: value`. `room` is the size of the whole head, reserved at the first field.
+    pub(super) fn push(&mut self, name: &[u8], value: &[u8], room: usize) {
+        if self.lines.capacity() == 0 {
+            self.lines.reserve(room);
+        }
+        self.has_date |= name.eq_ignore_ascii_case(b"date");
+        self.lines.extend_from_slice(name);
+        self.lines.extend_from_slice(b": ");
+        self.lines.extend_from_slice(value);
+        self.lines.extend_from_slice(b"\r\n");
+    }
+
+    /// The fields as (name, value) pairs, names as received.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.lines
+            .split(|&byte| byte == b'\n')
+            .filter_map(|line| line.strip_suffix(b"\r"))
+            .filter_map(|line| {
+                let colon = line.iter().position(|&byte| byte == b':')?;
+                let (name, rest) = line.split_at(colon);
+                Some((name, rest.get(2..).unwrap_or_default()))
+            })
+    }
+
+    /// Moves the fields into `headers`, after what it holds; a name `headers` already has is
+    /// left to it (the gateway's own value wins).
+    pub fn merge_into(self, headers: &mut HeaderMap) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let present: Vec<HeaderName> = headers.keys().cloned().collect();
+        for (name, value) in self.iter() {
+            // Both were accepted by the codec, which checks what these constructors check.
+            let (Ok(name), Ok(value)) =
+                (HeaderName::from_bytes(name), HeaderValue::from_bytes(value))
+            else {
+                continue;
+            };
+            if !present.contains(&name) {
+                headers.append(name, value);
+            }
+        }
+    }
+}
+
+/// Whether a request field named `name` is relayed verbatim (case-insensitive). None of these
+/// is read by a phase of the pipeline, none is hop-by-hop or forwarding, none has a `_`.
+pub fn request_name(name: &[u8]) -> bool {
+    // By length first: most names are ruled out by one comparison.
+    match name.len() {
+        6 => {
+            name.eq_ignore_ascii_case(b"accept")
+                || name.eq_ignore_ascii_case(b"cookie")
+                || name.eq_ignore_ascii_case(b"pragma")
+        }
+        7 => name.eq_ignore_ascii_case(b"referer"),
+        8 => name.eq_ignore_ascii_case(b"if-match"),
+        10 => name.eq_ignore_ascii_case(b"user-agent"),
+        12 => name.eq_ignore_ascii_case(b"content-type"),
+        13 => {
+            name.eq_ignore_ascii_case(b"authorization")
+                || name.eq_ignore_ascii_case(b"cache-control")
+                || name.eq_ignore_ascii_case(b"if-none-match")
+        }
+        15 => {
+            name.eq_ignore_ascii_case(b"accept-encoding")
+                || name.eq_ignore_ascii_case(b"accept-language")
+        }
+        17 => name.eq_ignore_ascii_case(b"if-modified-since"),
+        19 => name.eq_ignore_ascii_case(b"if-unmodified-since"),
+        _ => false,
+    }
+}
+
+/// Whether a response field named `name` is relayed verbatim (case-insensitive). None of these
+/// is hop-by-hop or framing, and the gateway sets none of them on a response it relays.
+pub fn response_name(name: &[u8]) -> bool {
+    match name.len() {
+        4 => name.eq_ignore_ascii_case(b"date") || name.eq_ignore_ascii_case(b"etag"),
+        6 => name.eq_ignore_ascii_case(b"server"),
+        7 => name.eq_ignore_ascii_case(b"expires"),
+        8 => name.eq_ignore_ascii_case(b"location"),
+        10 => name.eq_ignore_ascii_case(b"set-cookie"),
+        12 => name.eq_ignore_ascii_case(b"content-type"),
+        13 => {
+            name.eq_ignore_ascii_case(b"cache-control")
+                || name.eq_ignore_ascii_case(b"last-modified")
+        }
+        16 => {
+            name.eq_ignore_ascii_case(b"content-encoding")
+                || name.eq_ignore_ascii_case(b"content-language")
+        }
+        19 => name.eq_ignore_ascii_case(b"content-disposition"),
+        _ => false,
+    }
+}
+
+/// The request names relayed verbatim (lowercase).
+pub const REQUEST_NAMES: &[&str] = &[
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "authorization",
+    "cache-control",
+    "content-type",
+    "cookie",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-unmodified-since",
+    "pragma",
+    "referer",
+    "user-agent",
+];
+
+/// The response names relayed verbatim (lowercase).
+pub const RESPONSE_NAMES: &[&str] = &[
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "content-type",
+    "date",
+    "etag",
+    "expires",
+    "last-modified",
+    "location",
+    "server",
+    "set-cookie",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_kept_in_order_and_read_back() {
+        let mut fields = VerbatimFields::new();
+        fields.push(b"User-Agent", b"curl/8", 64);
+        fields.push(b"accept", b"*/*", 64);
+        assert_eq!(fields.as_bytes(), b"User-Agent: curl/8\r\naccept: */*\r\n");
+        let pairs: Vec<_> = fields.iter().collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (&b"User-Agent"[..], &b"curl/8"[..]),
+                (&b"accept"[..], &b"*/*"[..])
+            ]
+        );
+        assert!(!fields.has_date());
+    }
+
+    #[test]
+    fn merging_appends_lowercased_fields_and_leaves_present_names_alone() {
+        let mut fields = VerbatimFields::new();
+        fields.push(b"Content-Type", b"text/plain", 64);
+        fields.push(b"Set-Cookie", b"a=1", 64);
+        fields.push(b"set-cookie", b"b=2", 64);
+        fields.push(b"Date", b"Thu, 01 Jan 1970 00:00:00 GMT", 64);
+        assert!(fields.has_date());
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        fields.merge_into(&mut headers);
+        assert_eq!(headers["content-type"], "application/json");
+        let cookies: Vec<_> = headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"]);
+        assert_eq!(headers["date"], "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
+
+    #[test]
+    fn values_may_be_empty_or_hold_colons() {
+        let mut fields = VerbatimFields::new();
+        fields.push(b"referer", b"https://example.com:8443/a", 64);
+        fields.push(b"accept", b"", 64);
+        let pairs: Vec<_> = fields.iter().collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (&b"referer"[..], &b"https://example.com:8443/a"[..]),
+                (&b"accept"[..], &b""[..])
+            ]
+        );
+    }
+
+    #[test]
+    fn the_lists_are_what_the_name_tests_accept() {
+        for name in REQUEST_NAMES {
+            assert!(request_name(name.as_bytes()), "{name}");
+            assert!(request_name(name.to_ascii_uppercase().as_bytes()), "{name}");
+        }
+        for name in RESPONSE_NAMES {
+            assert!(response_name(name.as_bytes()), "{name}");
+            assert!(
+                response_name(name.to_ascii_uppercase().as_bytes()),
+                "{name}"
+            );
+        }
+        let request = REQUEST_NAMES.iter().filter(|n| response_name(n.as_bytes()));
+        let both: Vec<&str> = request.copied().collect();
+        assert_eq!(both, ["cache-control", "content-type"]);
+    }
+
+    #[test]
+    fn names_match_in_any_case_and_only_whole() {
+        assert!(request_name(b"User-Agent"));
+        assert!(request_name(b"ACCEPT"));
+        assert!(!request_name(b"accept-charset-x"));
+        assert!(!request_name(b"accep"));
+        assert!(!request_name(b""));
+        assert!(response_name(b"Content-Type"));
+        assert!(!response_name(b"content-length"));
+    }
+
+    #[test]
+    fn no_name_the_gateway_reads_sets_or_strips_is_relayed_verbatim() {
+        // Read by a phase, set on the way, framing or hop-by-hop: these must stay in the map.
+        let kept = [
+            "host",
+            "content-length",
+            "transfer-encoding",
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "upgrade",
+            "expect",
+            "proxy-connection",
+            "proxy-authorization",
+            "proxy-authenticate",
+            "http2-settings",
+            "stripe-signature",
+            "origin",
+            "access-control-request-method",
+            "access-control-request-headers",
+            "access-control-allow-origin",
+            "access-control-expose-headers",
+            "vary",
+            "x-request-id",
+            "x-forwarded-for",
+            "x-forwarded-proto",
+            "x-forwarded-host",
+            "forwarded",
+            "x-real-ip",
+        ];
+        for name in kept {
+            assert!(!request_name(name.as_bytes()), "{name}");
+            assert!(!response_name(name.as_bytes()), "{name}");
+        }
+        for name in REQUEST_NAMES.iter().chain(RESPONSE_NAMES) {
+            assert!(!name.contains('_') && !name.starts_with("x-"), "{name}");
+            assert_eq!(*name, name.to_ascii_lowercase());
+        }
+    }
+}
