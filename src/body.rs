@@ -154,6 +154,26 @@ pub(crate) fn merge_verbatim(response: &mut http::Response<GatewayBody>) {
     verbatim.merge_into(response.headers_mut());
 }
 
+/// Sets the field `name` of `response` to `value`, replacing any the response had. On an
+/// upstream's response the field joins the lines relayed verbatim (the map keeps what the
+/// upstream sent under names the gateway handles, such as this one, so it is removed there).
+pub(crate) fn set_field(
+    response: &mut http::Response<GatewayBody>,
+    name: &http::HeaderName,
+    value: &http::HeaderValue,
+) {
+    let GatewayBody::Upstream(body) = response.body_mut() else {
+        response.headers_mut().insert(name.clone(), value.clone());
+        return;
+    };
+    body.verbatim_mut()
+        .push_field(name.as_str(), value.as_bytes());
+    let headers = response.headers_mut();
+    if !headers.is_empty() {
+        headers.remove(name);
+    }
+}
+
 /// A response the gateway makes itself: `status`, a JSON body, `Cache-Control: no-store`.
 pub(crate) fn json_response(
     status: http::StatusCode,

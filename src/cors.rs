@@ -10,7 +10,7 @@ use http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
     ACCESS_CONTROL_REQUEST_METHOD, ORIGIN, VARY,
 };
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, Method};
 
 /// Headers the UI may send: the signature, the body type and a request id.
 const ALLOW_HEADERS: HeaderValue =
@@ -37,14 +37,14 @@ pub(crate) fn preflight_headers(headers: &mut HeaderMap, methods: &HeaderValue) 
     );
 }
 
-/// Marks any response of a CORS route readable by the UI extension.
-pub(crate) fn allow_any_origin(headers: &mut HeaderMap) {
-    headers.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(
+/// The fields that make any response of a CORS route readable by the UI extension.
+pub(crate) const ANY_ORIGIN: [(HeaderName, HeaderValue); 2] = [
+    (ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
+    (
         ACCESS_CONTROL_EXPOSE_HEADERS,
         HeaderValue::from_static("X-Request-Id"),
-    );
-}
+    ),
+];
 
 #[cfg(test)]
 mod tests {

@@ -49,7 +49,7 @@ impl VerbatimFields {
     }
 
     /// Appends `name: value`. `room` is the size of the whole head, reserved at the first field.
-    pub(super) fn push(&mut self, name: &[u8], value: &[u8], room: usize) {
+    pub(crate) fn push(&mut self, name: &[u8], value: &[u8], room: usize) {
         if self.lines.capacity() == 0 {
             self.lines.reserve(room);
         }
@@ -58,6 +58,19 @@ impl VerbatimFields {
         self.lines.extend_from_slice(b": ");
         self.lines.extend_from_slice(value);
         self.lines.extend_from_slice(b"\r\n");
+    }
+
+    /// Appends a field the gateway sets itself. `name` must be a valid field name (a
+    /// `HeaderName`'s text); `value` is checked as `HeaderValue` checks one (no control byte
+    /// but tab): if it fails, nothing is appended and the answer is `false`.
+    pub fn push_field(&mut self, name: &str, value: &[u8]) -> bool {
+        let valid = value.iter().fold(true, |valid, &byte| {
+            valid & ((byte >= 0x20 && byte != 0x7f) | (byte == b'\t'))
+        });
+        if valid {
+            self.push(name.as_bytes(), value, 256);
+        }
+        valid
     }
 
     /// The fields as (name, value) pairs, names as received.

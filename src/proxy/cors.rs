@@ -2,7 +2,7 @@
 //! authenticated, never forwarded; every other response of such a route, errors included, is
 //! made readable by the UI extension. The rules are in `src/cors.rs`.
 
-use http::{HeaderMap, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 
 use crate::body::GatewayBody;
 use crate::snapshot::Route;
@@ -19,8 +19,10 @@ pub(super) fn preflight<B>(route: &Route, request: &Request<B>) -> Option<Respon
 }
 
 /// Marks any response of a CORS route readable by the UI extension.
-pub(super) fn expose(route: Option<&Route>, headers: &mut HeaderMap) {
+pub(super) fn expose(route: Option<&Route>, response: &mut Response<GatewayBody>) {
     if route.is_some_and(|route| route.cors) {
-        crate::cors::allow_any_origin(headers);
+        for (name, value) in &crate::cors::ANY_ORIGIN {
+            crate::body::set_field(response, name, value);
+        }
     }
 }

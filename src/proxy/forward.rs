@@ -30,8 +30,8 @@ pub(super) async fn forward(
 ) -> Result<Response<GatewayBody>, GatewayError> {
     match &route.upstream {
         Upstream::Pool { pool, host } => {
-            let mut parts = parts;
-            pooled(route, pool, host, (&mut parts, &verbatim), body, record).await
+            let mut verbatim = verbatim;
+            pooled(route, pool, host, (&parts, &mut verbatim), body, record).await
         }
         Upstream::Echo => {
             let mut parts = parts;
@@ -59,16 +59,18 @@ async fn pooled(
     route: &Route,
     pool: &Arc<HostPool<ForwardBody>>,
     host: &HeaderValue,
-    (parts, verbatim): (&mut Parts, &VerbatimFields),
+    (parts, verbatim): (&Parts, &mut VerbatimFields),
     body: ForwardBody,
     record: &mut Record<'_>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
-    // The upstream's own Host; the client writes the origin-form target.
-    parts.headers.insert(HOST, host.clone());
+    // The upstream's own Host (the rewrite removed the client's); the client writes the
+    // origin-form target.
+    debug_assert!(!parts.headers.contains_key(HOST));
+    verbatim.push_field(HOST.as_str(), host.as_bytes());
     let started = Instant::now();
     let timeouts = route.metrics.upstream_errors(UpstreamFailure::Timeout);
     let result = match pool
-        .send(parts, verbatim, body, &route.id, route.timeout, timeouts)
+        .send(parts, &*verbatim, body, &route.id, route.timeout, timeouts)
         .await
     {
         Ok(response) => Ok(response),

@@ -10,8 +10,8 @@
 use std::net::IpAddr;
 
 use http::header::{
-    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, TE, TRAILER, TRANSFER_ENCODING,
-    UPGRADE,
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, COOKIE, HOST, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE,
 };
 use http::request::Parts;
 use http::{HeaderMap, Response, Uri};
@@ -21,6 +21,7 @@ use super::authenticate::Identity;
 use super::request_id::X_REQUEST_ID;
 use crate::auth::{AppIdentity, Rejection};
 use crate::error::GatewayError;
+use crate::http1::VerbatimFields;
 use crate::outcome::Denial;
 use crate::snapshot::IdentityHeaders;
 
@@ -73,31 +74,51 @@ impl Peer {
     }
 }
 
-/// Prepares a request head for the upstream (see the module documentation). A verified value
-/// that cannot travel as a header (control characters) refuses the request (`malformed_body`)
+/// Prepares a request head for the upstream (see the module documentation). The fields the
+/// gateway sets go into `lines`, after every field of the same name was removed from the map
+/// (`parts.headers`): the upstream gets the map's fields, then `lines`. A verified value that
+/// cannot travel as a header (control characters) refuses the request (`malformed_body`)
 /// rather than forwarding it without its identity.
 pub(crate) fn rewrite(
-    parts: &mut Parts,
+    (parts, lines): (&mut Parts, &mut VerbatimFields),
     names: &IdentityHeaders,
     peer: &Peer,
     request_id: &HeaderValue,
     identity: Option<&Identity>,
 ) -> Result<(), GatewayError> {
     let headers = &mut parts.headers;
+    let host = headers.remove(HOST);
     strip(headers, |name| {
         is_hop_by_hop(name)
             || names.is_identity_header(name)
             || (!peer.trusted && is_forwarding(name))
             || is_underscore_alias(name)
+            || name == X_REQUEST_ID
     });
-    let host = headers.remove(HOST);
-    forwarding(headers, peer, host);
-    forwarded_host_from_authority(headers, &parts.uri);
-    headers.insert(X_REQUEST_ID.clone(), request_id.clone());
+    if parts.version == http::Version::HTTP_2 {
+        join_cookies(headers);
+    }
+    if peer.trusted {
+        // A trusted proxy's forwarding fields are kept, and completed, in the map.
+        forwarding(headers, peer, host);
+        forwarded_host_from_authority(headers, &parts.uri);
+    } else {
+        // Every forwarding field was removed: the gateway's are the only ones.
+        lines.push_field(X_FORWARDED_FOR.as_str(), peer.ip_value.as_bytes());
+        lines.push_field(X_FORWARDED_PROTO.as_str(), peer.proto.as_bytes());
+        let forwarded_host = host
+            .as_ref()
+            .map(HeaderValue::as_bytes)
+            .or_else(|| authority_host(&parts.uri).map(str::as_bytes));
+        if let Some(forwarded_host) = forwarded_host {
+            lines.push_field(X_FORWARDED_HOST.as_str(), forwarded_host);
+        }
+    }
+    lines.push_field(X_REQUEST_ID.as_str(), request_id.as_bytes());
     match identity {
         None => Ok(()),
         Some(identity) => {
-            inject(headers, names, identity).map_err(|Unrepresentable| GatewayError::Denied {
+            inject(lines, names, identity).map_err(|Unrepresentable| GatewayError::Denied {
                 denial: Denial::Signature(Rejection::MalformedBody),
                 kind: identity.kind(),
             })
@@ -105,52 +126,75 @@ pub(crate) fn rewrite(
     }
 }
 
+/// HTTP/2 clients may split `Cookie` into one field per pair; an HTTP/1.1 backend expects one
+/// line, so they are joined with `; ` (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    let mut cookies = headers.get_all(COOKIE).iter();
+    let (Some(first), Some(_)) = (cookies.next(), cookies.next()) else {
+        return;
+    };
+    let mut joined = first.as_bytes().to_vec();
+    for cookie in headers.get_all(COOKIE).iter().skip(1) {
+        joined.extend_from_slice(b"; ");
+        joined.extend_from_slice(cookie.as_bytes());
+    }
+    // Joined valid values with `; ` between them are a valid value.
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(COOKIE, value);
+    }
+}
+
 /// A verified value that is not a valid header value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Unrepresentable;
 
-/// Sets the identity headers of SPEC §5 for `identity`.
+/// Appends the identity fields of SPEC §5 for `identity` to `lines`.
 pub(crate) fn inject(
-    headers: &mut HeaderMap,
+    lines: &mut VerbatimFields,
     names: &IdentityHeaders,
     identity: &Identity,
 ) -> Result<(), Unrepresentable> {
     match identity {
-        Identity::App(app) => inject_app(headers, names, app),
+        Identity::App(app) => inject_app(lines, names, app),
         Identity::Webhook(webhook) => {
             let event = &webhook.event;
-            set(headers, &names.event_id, &event.id)?;
-            set(headers, &names.event_type, &event.event_type)?;
+            set(lines, &names.event_id, &event.id)?;
+            set(lines, &names.event_type, &event.event_type)?;
             if let Some(livemode) = event.livemode {
                 let value = if livemode { "true" } else { "false" };
-                headers.insert(names.livemode.clone(), HeaderValue::from_static(value));
+                set(lines, &names.livemode, value)?;
             }
             if let Some(account) = &event.account {
-                set(headers, &names.account_id, account)?;
+                set(lines, &names.account_id, account)?;
             }
-            headers.insert(names.verified.clone(), HeaderValue::from_static("webhook"));
-            let timestamp = HeaderValue::from(webhook.verified.timestamp);
-            headers.insert(names.signature_timestamp.clone(), timestamp);
-            Ok(())
+            set(lines, &names.verified, "webhook")?;
+            let mut timestamp = itoa::Buffer::new();
+            set(
+                lines,
+                &names.signature_timestamp,
+                timestamp.format(webhook.verified.timestamp),
+            )
         }
     }
 }
 
 fn inject_app(
-    headers: &mut HeaderMap,
+    lines: &mut VerbatimFields,
     names: &IdentityHeaders,
     app: &AppIdentity,
 ) -> Result<(), Unrepresentable> {
-    set(headers, &names.account_id, &app.account_id)?;
-    set(headers, &names.user_id, &app.user_id)?;
+    set(lines, &names.account_id, &app.account_id)?;
+    set(lines, &names.user_id, &app.user_id)?;
     if let Some(roles) = &app.roles {
-        set(headers, &names.roles, &roles.join(","))?;
+        set(lines, &names.roles, &roles.join(","))?;
     }
-    let mode = HeaderValue::from_static(app.mode.as_str());
-    headers.insert(names.verified.clone(), mode);
-    let timestamp = HeaderValue::from(app.verified.timestamp);
-    headers.insert(names.signature_timestamp.clone(), timestamp);
-    Ok(())
+    set(lines, &names.verified, app.mode.as_str())?;
+    let mut timestamp = itoa::Buffer::new();
+    set(
+        lines,
+        &names.signature_timestamp,
+        timestamp.format(app.verified.timestamp),
+    )
 }
 
 /// Prepares the upstream's response for the client: with both framings present the body was
@@ -165,10 +209,12 @@ pub(crate) fn rewrite_response<B>(mut response: Response<B>) -> Response<B> {
     response
 }
 
-fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) -> Result<(), Unrepresentable> {
-    let value = HeaderValue::from_str(value).map_err(|_| Unrepresentable)?;
-    headers.insert(name.clone(), value);
-    Ok(())
+fn set(lines: &mut VerbatimFields, name: &HeaderName, value: &str) -> Result<(), Unrepresentable> {
+    if lines.push_field(name.as_str(), value.as_bytes()) {
+        Ok(())
+    } else {
+        Err(Unrepresentable)
+    }
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
@@ -223,13 +269,13 @@ fn strip(headers: &mut HeaderMap, doomed: impl Fn(&HeaderName) -> bool) {
         .filter(|name| doomed(name))
         .cloned()
         .collect();
+    // Read as bytes: a token list with an obs-text byte somewhere still names the others.
     names.extend(
         headers
             .get_all(CONNECTION)
             .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok()),
+            .flat_map(|value| value.as_bytes().split(|&byte| byte == b','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim_ascii()).ok()),
     );
     for name in names {
         headers.remove(name);
@@ -271,16 +317,19 @@ fn forwarded_host_from_authority(headers: &mut HeaderMap, uri: &Uri) {
     if headers.contains_key(&X_FORWARDED_HOST) {
         return;
     }
-    let Some(authority) = uri.authority() else {
-        return;
-    };
-    let host = authority
-        .as_str()
-        .rsplit_once('@')
-        .map_or(authority.as_str(), |(_, host)| host);
-    if let Ok(value) = HeaderValue::from_str(host) {
+    if let Some(value) = authority_host(uri).and_then(|host| HeaderValue::from_str(host).ok()) {
         headers.insert(X_FORWARDED_HOST.clone(), value);
     }
+}
+
+/// The URI's authority without any `user@`.
+fn authority_host(uri: &Uri) -> Option<&str> {
+    let authority = uri.authority()?.as_str();
+    Some(
+        authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host),
+    )
 }
 
 fn append_forwarded_for(headers: &mut HeaderMap, peer: &Peer) {

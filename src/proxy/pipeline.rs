@@ -70,9 +70,8 @@ impl Gateway {
             record.error(error.classify().code);
             error.into_response(record.request_id_str())
         });
-        let headers = response.headers_mut();
-        cors::expose(route, headers);
-        headers.insert(X_REQUEST_ID.clone(), record.request_id().clone());
+        cors::expose(route, &mut response);
+        crate::body::set_field(&mut response, &X_REQUEST_ID, record.request_id());
         record.finish(response.status()); // 8. record
         response
     }
@@ -123,7 +122,8 @@ impl Gateway {
             // The identity prefix takes in a name relayed verbatim: the rewrite must see it.
             std::mem::take(&mut verbatim).merge_into(&mut parts.headers);
         }
-        headers::rewrite(&mut parts, names, &peer, id, identity.as_ref())?; // 6. rewrite
+        let rewritten = (&mut parts, &mut verbatim);
+        headers::rewrite(rewritten, names, &peer, id, identity.as_ref())?; // 6. rewrite
         record.account(identity.and_then(authenticate::Identity::into_account));
         let result = forward::forward(route, parts, verbatim, body, record).await; // 7. forward
         hold.settle(result.map(headers::rewrite_response), record)

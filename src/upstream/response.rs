@@ -102,6 +102,11 @@ impl UpstreamBody {
         std::mem::take(&mut self.verbatim)
     }
 
+    /// The fields relayed verbatim, for the gateway to add its own.
+    pub(crate) fn verbatim_mut(&mut self) -> &mut VerbatimFields {
+        &mut self.verbatim
+    }
+
     /// The body of a response on the shared HTTP/2 connection; cut off at `deadline`.
     pub(super) fn http2(
         incoming: Incoming,

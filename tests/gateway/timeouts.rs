@@ -101,10 +101,19 @@ async fn connections_beyond_max_connections_wait_for_a_free_slot() {
             String::from_utf8_lossy(&body)
         )
     };
-    // The first connection holds the only slot until it closes.
+    // The first connection holds the only slot until it closes: it is answered once (so it was
+    // accepted before the second connection exists), then sends half of a second head.
     let mut first = deadline(TcpStream::connect(gateway.data))
         .await
         .expect("connect");
+    let kept = request(&sign(&[APP_SECRET], now(), &body))
+        .replace("connection: close", "connection: keep-alive");
+    first.write_all(kept.as_bytes()).await.expect("write");
+    let mut status = [0u8; 12];
+    deadline(first.read_exact(&mut status))
+        .await
+        .expect("the first request is answered");
+    assert_eq!(&status, b"HTTP/1.1 200");
     first
         .write_all(b"POST /api/x HTTP/1.1\r\nhost: gw\r\n")
         .await

@@ -3,6 +3,20 @@ use http::Request;
 use super::*;
 use crate::auth::{Verified, VerifiedMode};
 
+/// [`rewrite`], with the fields it sets merged into the map, as an upstream reads the head.
+fn rewrite_merged(
+    parts: &mut Parts,
+    names: &IdentityHeaders,
+    peer: &Peer,
+    request_id: &HeaderValue,
+    identity: Option<&Identity>,
+) -> Result<(), GatewayError> {
+    let mut lines = VerbatimFields::new();
+    rewrite((&mut *parts, &mut lines), names, peer, request_id, identity)?;
+    lines.merge_into(&mut parts.headers);
+    Ok(())
+}
+
 fn identity() -> IdentityHeaders {
     IdentityHeaders::new("X-Stripe-App-")
 }
@@ -21,7 +35,7 @@ fn head(uri: &str, headers: HeaderMap) -> Parts {
 fn rewritten(uri: &str, headers: HeaderMap, trusted: bool) -> HeaderMap {
     let mut parts = head(uri, headers);
     let request_id = HeaderValue::from_static("rid");
-    rewrite(&mut parts, &identity(), &peer(trusted), &request_id, None).expect("rewrite");
+    rewrite_merged(&mut parts, &identity(), &peer(trusted), &request_id, None).expect("rewrite");
     parts.headers
 }
 
@@ -90,6 +104,26 @@ fn hop_by_hop_and_connection_named_headers_are_removed() {
 }
 
 #[test]
+fn fields_named_in_a_connection_list_with_obs_text_are_still_removed() {
+    let mut headers = HeaderMap::new();
+    let list = HeaderValue::from_bytes(b"x-secret-hop, x\xff, cookie").expect("obs-text value");
+    headers.insert(CONNECTION, list);
+    headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+    headers.insert("cookie", HeaderValue::from_static("a=1"));
+    headers.insert("x-kept", HeaderValue::from_static("1"));
+    let mut response = Response::new(());
+    *response.headers_mut() = headers.clone();
+    let response = rewrite_response(response);
+    assert!(!response.headers().contains_key("x-secret-hop"));
+    assert!(!response.headers().contains_key("cookie"));
+    let forwarded = rewritten("/api/x", headers, false);
+    for gone in ["connection", "x-secret-hop", "cookie"] {
+        assert!(!forwarded.contains_key(gone), "{gone}");
+    }
+    assert!(forwarded.contains_key("x-kept"));
+}
+
+#[test]
 fn forwarded_headers_from_untrusted_peers_are_replaced() {
     let mut headers = HeaderMap::new();
     headers.insert(HOST, HeaderValue::from_static("gw.example"));
@@ -148,7 +182,7 @@ fn the_identity_is_injected_after_inbound_copies_are_removed() {
     let rid = HeaderValue::from_static("rid");
     let names = identity();
     let who = app_identity("usr_1");
-    rewrite(&mut parts, &names, &peer(false), &rid, Some(&who)).expect("rewrite");
+    rewrite_merged(&mut parts, &names, &peer(false), &rid, Some(&who)).expect("rewrite");
     assert_eq!(parts.headers["x-stripe-app-user-id"], "usr_1");
     assert_eq!(parts.headers["x-stripe-app-account-id"], "acct_1");
     assert_eq!(parts.headers["x-stripe-app-roles"], "admin,developer");
@@ -169,7 +203,7 @@ fn an_identity_that_cannot_be_a_header_value_refuses_the_request() {
     let mut parts = head("/api/x", HeaderMap::new());
     let rid = HeaderValue::from_static("rid");
     let who = app_identity("usr_\u{1}x");
-    let refused = rewrite(&mut parts, &identity(), &peer(false), &rid, Some(&who));
+    let refused = rewrite_merged(&mut parts, &identity(), &peer(false), &rid, Some(&who));
     assert_eq!(
         refused,
         Err(GatewayError::Denied {
@@ -208,4 +242,23 @@ fn underscore_spellings_of_forwarding_framing_and_hop_by_hop_fields_are_removed(
         assert_eq!(headers["x_custom_field"], "kept");
         assert_eq!(headers["x-forwarded-for"], "10.1.2.3");
     }
+}
+
+#[test]
+fn cookies_split_by_an_http2_client_travel_as_one_field() {
+    let mut parts = head("/api/x", HeaderMap::new());
+    parts.version = http::Version::HTTP_2;
+    parts
+        .headers
+        .append(COOKIE, HeaderValue::from_static("a=1"));
+    parts
+        .headers
+        .append(COOKIE, HeaderValue::from_static("b=2"));
+    parts
+        .headers
+        .append(COOKIE, HeaderValue::from_static("c=3"));
+    let rid = HeaderValue::from_static("rid");
+    rewrite_merged(&mut parts, &identity(), &peer(false), &rid, None).expect("rewrite");
+    let cookies: Vec<_> = parts.headers.get_all(COOKIE).iter().collect();
+    assert_eq!(cookies, ["a=1; b=2; c=3"]);
 }

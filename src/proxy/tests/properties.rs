@@ -190,8 +190,10 @@ proptest! {
         parts.headers = inbound(&spoofed, &kept)?;
         let peer = Peer::new("10.0.0.1".parse().expect("ip"), trusted, "http");
         let request_id = HeaderValue::from_static("rid");
-        headers::rewrite(&mut parts, &names, &peer, &request_id, None)
+        let mut lines = crate::http1::VerbatimFields::new();
+        headers::rewrite((&mut parts, &mut lines), &names, &peer, &request_id, None)
             .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        lines.merge_into(&mut parts.headers);
         check_forwarded(&parts.headers, &prefix, &[], &kept)?;
     }
 }
