@@ -163,6 +163,9 @@ fn text_line(out: &mut Vec<u8>, entry: &Entry<'_>) {
 
 enum Value<'a> {
     Str(&'a str),
+    /// Text that never needs an escape: a request id (checked or generated), a method token, a
+    /// fixed code.
+    Plain(&'a str),
     Int(u64),
     Millis(Duration),
 }
@@ -171,6 +174,12 @@ impl Value<'_> {
     fn write(&self, out: &mut Vec<u8>) {
         match self {
             Value::Str(text) => quoted(out, text),
+            Value::Plain(text) => {
+                debug_assert!(!text.bytes().any(needs_escape));
+                out.push(b'"');
+                out.extend_from_slice(text.as_bytes());
+                out.push(b'"');
+            }
             Value::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
             Value::Millis(duration) => {
                 // In 64-bit arithmetic (`as_micros` is a u128, whose division is a call).
@@ -209,9 +218,9 @@ macro_rules! name {
 
 /// Calls `emit` for each present field, in a fixed order.
 fn each_field(entry: &Entry<'_>, mut emit: impl FnMut(&Name, Value<'_>)) {
-    emit(&name!("request_id"), Value::Str(entry.request_id));
+    emit(&name!("request_id"), Value::Plain(entry.request_id));
     emit(&name!("route"), Value::Str(entry.route));
-    emit(&name!("method"), Value::Str(entry.method));
+    emit(&name!("method"), Value::Plain(entry.method));
     emit(&name!("path"), Value::Str(entry.path));
     emit(&name!("status"), Value::Int(u64::from(entry.status)));
     emit(&name!("duration_ms"), Value::Millis(entry.duration));
@@ -221,10 +230,18 @@ fn each_field(entry: &Entry<'_>, mut emit: impl FnMut(&Name, Value<'_>)) {
     if let Some(took) = entry.upstream {
         emit(&name!("upstream_ms"), Value::Millis(took));
     }
-    let strings = [
+    // Fixed codes, then text from the request or the configuration.
+    let codes = [
         (name!("auth"), entry.auth),
         (name!("reason"), entry.reason),
         (name!("error"), entry.error),
+    ];
+    for (name, value) in &codes {
+        if let Some(value) = value {
+            emit(name, Value::Plain(value));
+        }
+    }
+    let strings = [
         (name!("account"), entry.account),
         (name!("secret"), entry.secret),
     ];

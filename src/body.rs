@@ -167,7 +167,7 @@ pub(crate) fn set_field(
         return;
     };
     body.verbatim_mut()
-        .push_field(name.as_str(), value.as_bytes());
+        .push_valid(name.as_str(), value.as_bytes());
     let headers = response.headers_mut();
     if !headers.is_empty() {
         headers.remove(name);

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::mac::{decode_lower_hex, macs_equal, new_key, sign};
+use super::mac::{is_hex_of, new_key, sign};
 use super::signature::SignatureHeader;
 use crate::secret::Secret;
 
@@ -151,16 +151,14 @@ impl Keyring {
             // One MAC per secret; each candidate then costs a constant-time comparison.
             let expected = secret.mac(header.timestamp_text(), payload);
             for (signature_index, text) in header.signatures().iter().enumerate() {
-                // Uppercase, non-hex or wrong-length values can never equal our lowercase hex
-                // output, so they are skipped rather than treated as malformed (rule 7).
-                let Some(signature) = decode_lower_hex(text) else {
-                    continue;
-                };
-                if macs_equal(&expected, &signature) {
+                // Compared as text with our lowercase hex: uppercase, non-hex or wrong-length
+                // values never equal it, so they are skipped rather than treated as malformed
+                // (rule 7).
+                if is_hex_of(text, &expected) {
                     return Some(Match {
                         secret_index,
                         signature_index,
-                        signature,
+                        signature: expected,
                     });
                 }
             }

@@ -26,11 +26,20 @@ pub(crate) fn sign(key: &hmac::Key, timestamp_text: &str, payload: &[u8]) -> [u8
     out
 }
 
-/// Whether two MACs are equal, in time that does not depend on where they differ.
-pub(crate) fn macs_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.ct_eq(b).into()
+/// Whether a `v1` value is the lowercase hex of `mac`, in time that does not depend on where
+/// they differ. Anything else (another length, uppercase, not hex) never is.
+pub(crate) fn is_hex_of(text: &str, mac: &[u8; 32]) -> bool {
+    let mut hex = [0u8; 64];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(mac) {
+        if let [high, low] = pair {
+            *high = hex_byte(byte >> 4);
+            *low = hex_byte(*byte);
+        }
+    }
+    text.as_bytes().ct_eq(&hex).into()
 }
 
+#[cfg(test)]
 /// Decodes exactly 64 lowercase hex digits. Anything else cannot be a `v1` we produced.
 pub(crate) fn decode_lower_hex(text: &str) -> Option<[u8; 32]> {
     let bytes = text.as_bytes();
@@ -47,6 +56,7 @@ pub(crate) fn decode_lower_hex(text: &str) -> Option<[u8; 32]> {
     Some(out)
 }
 
+#[cfg(test)]
 fn lower_hex_value(digit: u8) -> Option<u8> {
     match digit {
         b'0'..=b'9' => digit.checked_sub(b'0'),
@@ -65,13 +75,18 @@ pub(crate) fn encode_lower_hex(bytes: &[u8]) -> String {
 }
 
 /// The lowercase hex digit of the low four bits of `nibble`.
+fn hex_digit(nibble: u8) -> char {
+    char::from(hex_byte(nibble))
+}
+
+/// [`hex_digit`] as a byte.
 #[allow(
     clippy::indexing_slicing,
     reason = "nibble & 0xf is below 16, the length of the table"
 )]
-fn hex_digit(nibble: u8) -> char {
+fn hex_byte(nibble: u8) -> u8 {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    char::from(DIGITS[usize::from(nibble & 0xf)])
+    DIGITS[usize::from(nibble & 0xf)]
 }
 
 #[cfg(test)]

@@ -48,10 +48,14 @@ impl VerbatimFields {
         self.has_date
     }
 
-    /// Appends `name: value`. `room` is the size of the whole head, reserved at the first field.
+    /// Appends `name: value`. `room` is the size of the whole head: reserved at the first
+    /// field, with `ADDED` more for the fields the gateway adds, so that the lines are written
+    /// into one allocation.
     pub(crate) fn push(&mut self, name: &[u8], value: &[u8], room: usize) {
+        /// Room for the fields the gateway adds (forwarding, request id, identity, `Host`).
+        const ADDED: usize = 512;
         if self.lines.capacity() == 0 {
-            self.lines.reserve(room);
+            self.lines.reserve(room.saturating_add(ADDED));
         }
         self.has_date |= name.eq_ignore_ascii_case(b"date");
         self.lines.extend_from_slice(name);
@@ -68,9 +72,15 @@ impl VerbatimFields {
             valid & ((byte >= 0x20 && byte != 0x7f) | (byte == b'\t'))
         });
         if valid {
-            self.push(name.as_bytes(), value, 256);
+            self.push(name.as_bytes(), value, 0);
         }
         valid
+    }
+
+    /// Appends a field the gateway sets itself from a value already known to be valid (a
+    /// `HeaderValue`'s bytes, or text the gateway wrote). `name` must be a valid field name.
+    pub fn push_valid(&mut self, name: &str, value: &[u8]) {
+        self.push(name.as_bytes(), value, 0);
     }
 
     /// The fields as (name, value) pairs, names as received.

@@ -66,7 +66,7 @@ async fn pooled(
     // The upstream's own Host (the rewrite removed the client's); the client writes the
     // origin-form target.
     debug_assert!(!parts.headers.contains_key(HOST));
-    verbatim.push_field(HOST.as_str(), host.as_bytes());
+    verbatim.push_valid(HOST.as_str(), host.as_bytes());
     let started = Instant::now();
     let timeouts = route.metrics.upstream_errors(UpstreamFailure::Timeout);
     let result = match pool

@@ -104,17 +104,18 @@ pub(crate) fn rewrite(
         forwarded_host_from_authority(headers, &parts.uri);
     } else {
         // Every forwarding field was removed: the gateway's are the only ones.
-        lines.push_field(X_FORWARDED_FOR.as_str(), peer.ip_value.as_bytes());
-        lines.push_field(X_FORWARDED_PROTO.as_str(), peer.proto.as_bytes());
+        lines.push_valid(X_FORWARDED_FOR.as_str(), peer.ip_value.as_bytes());
+        lines.push_valid(X_FORWARDED_PROTO.as_str(), peer.proto.as_bytes());
         let forwarded_host = host
             .as_ref()
             .map(HeaderValue::as_bytes)
             .or_else(|| authority_host(&parts.uri).map(str::as_bytes));
         if let Some(forwarded_host) = forwarded_host {
+            // A `Host` value, or a URI authority: both are valid field values.
             lines.push_field(X_FORWARDED_HOST.as_str(), forwarded_host);
         }
     }
-    lines.push_field(X_REQUEST_ID.as_str(), request_id.as_bytes());
+    lines.push_valid(X_REQUEST_ID.as_str(), request_id.as_bytes());
     match identity {
         None => Ok(()),
         Some(identity) => {

@@ -60,11 +60,13 @@ pub(crate) fn is_valid_request_id(value: &HeaderValue) -> bool {
 pub(crate) fn generate() -> HeaderValue {
     let mut id = [0u8; 36];
     id[..4].copy_from_slice(b"req_");
-    let mut bits = (u128::from(next()) << 64) | u128::from(next());
-    // The last digit is the lowest nibble: fill from the end.
-    for byte in id[4..].iter_mut().rev() {
-        *byte = hex_digit((bits & 0xf) as u8);
-        bits >>= 4;
+    // 32 hex digits: 16 from each of two draws, lowest nibble last.
+    for (half, bits) in id[4..].chunks_exact_mut(16).zip([next(), next()]) {
+        let mut bits = bits;
+        for byte in half.iter_mut().rev() {
+            *byte = hex_digit((bits & 0xf) as u8);
+            bits >>= 4;
+        }
     }
     // Only "req_" and hex digits: always a valid header value.
     HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&id))

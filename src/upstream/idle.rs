@@ -23,6 +23,11 @@ impl List {
     /// Drops the connections idle for `idle_timeout` or longer (the oldest come first).
     fn drop_expired(&mut self, now: Instant) {
         let timeout = self.idle_timeout;
+        // Oldest first: when the oldest is fresh, so are the rest.
+        let fresh = |since: &Instant| now.saturating_duration_since(*since) < timeout;
+        if self.conns.first().is_none_or(|(_, since)| fresh(since)) {
+            return;
+        }
         let expired = self
             .conns
             .partition_point(|(_, since)| now.saturating_duration_since(*since) >= timeout);
