@@ -31,7 +31,7 @@ pub use app::{verify_app, verify_app_parsed, AppIdentity, AppMode, VerifiedMode}
 pub use json::{default_payload, parse_app_body, AppBody, Role};
 pub use keyring::{Keyring, KeyringKind, KeyringSecret};
 pub use signature::{
-    compute_signature, header_value, signature_header, SignatureHeader, HEADER_NAME,
+    compute_signature, header_value, signature_header, value_of_lines, SignatureHeader, HEADER_NAME,
 };
 pub use verify::{verify_raw, Verified};
 pub use webhook::{parse_event, verify_webhook, verify_webhook_parsed, WebhookEvent};

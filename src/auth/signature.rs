@@ -113,19 +113,25 @@ impl fmt::Debug for SignatureHeader<'_> {
 /// `Err(MissingHeader)`; more than one field line → `Err(MalformedHeader)`; a value that is not
 /// visible ASCII (space allowed, tab not) → `Err(MalformedHeader)`; else `Ok(&str)`.
 pub fn header_value(headers: &HeaderMap) -> Result<&str, Rejection> {
-    let mut fields = headers.get_all(&HEADER_NAME).iter();
-    let value = fields.next().ok_or(Rejection::MissingHeader)?;
-    if fields.next().is_some() {
+    let fields = headers.get_all(&HEADER_NAME).iter();
+    value_of_lines(fields.map(http::HeaderValue::as_bytes))
+}
+
+/// Rule 1 over the values of the `Stripe-Signature` field lines, in order (see
+/// [`header_value`]).
+pub fn value_of_lines<'a>(mut lines: impl Iterator<Item = &'a [u8]>) -> Result<&'a str, Rejection> {
+    let value = lines.next().ok_or(Rejection::MissingHeader)?;
+    if lines.next().is_some() {
         return Err(Rejection::MalformedHeader);
     }
     if value.is_empty() {
         return Err(Rejection::MissingHeader);
     }
-    if !is_header_text(value.as_bytes()) {
+    if !is_header_text(value) {
         return Err(Rejection::MalformedHeader);
     }
     // Visible ASCII and space: valid UTF-8 (checked again, at ASCII speed).
-    std::str::from_utf8(value.as_bytes()).map_err(|_| Rejection::MalformedHeader)
+    std::str::from_utf8(value).map_err(|_| Rejection::MalformedHeader)
 }
 
 /// Lowercase hex HMAC-SHA256(key = whole secret string, msg = `"<t>.<payload>"`) — used by the

@@ -22,6 +22,10 @@ pub struct VerbatimFields {
     lines: Vec<u8>,
     /// One of the lines is `Date`.
     has_date: bool,
+    /// Where the value of the first `Stripe-Signature` line is, and how many there are (the
+    /// signature phase reads it from here).
+    signature: Option<(usize, usize)>,
+    signature_lines: u8,
 }
 
 impl VerbatimFields {
@@ -30,6 +34,8 @@ impl VerbatimFields {
         VerbatimFields {
             lines: Vec::new(),
             has_date: false,
+            signature: None,
+            signature_lines: 0,
         }
     }
 
@@ -41,6 +47,15 @@ impl VerbatimFields {
     /// The field lines, each ending in CRLF, ready to go into a head.
     pub fn as_bytes(&self) -> &[u8] {
         &self.lines
+    }
+
+    /// The value of the first `Stripe-Signature` line among them, and how many such lines
+    /// there are (0 when there is none).
+    pub fn stripe_signature(&self) -> (Option<&[u8]>, usize) {
+        let value = self
+            .signature
+            .and_then(|(start, end)| self.lines.get(start..end));
+        (value, usize::from(self.signature_lines))
     }
 
     /// Whether a `Date` field is among them.
@@ -60,6 +75,12 @@ impl VerbatimFields {
         self.has_date |= name.eq_ignore_ascii_case(b"date");
         self.lines.extend_from_slice(name);
         self.lines.extend_from_slice(b": ");
+        if name.len() == 16 && name.eq_ignore_ascii_case(b"stripe-signature") {
+            let start = self.lines.len();
+            self.signature
+                .get_or_insert((start, start.saturating_add(value.len())));
+            self.signature_lines = self.signature_lines.saturating_add(1);
+        }
         self.lines.extend_from_slice(value);
         self.lines.extend_from_slice(b"\r\n");
     }
@@ -117,7 +138,8 @@ impl VerbatimFields {
 }
 
 /// Whether a request field named `name` is relayed verbatim (case-insensitive). None of these
-/// is read by a phase of the pipeline, none is hop-by-hop or forwarding, none has a `_`.
+/// is hop-by-hop or forwarding, none has a `_`; the one a phase reads, `Stripe-Signature`, is
+/// found by [`VerbatimFields::stripe_signature`].
 pub fn request_name(name: &[u8]) -> bool {
     // By length first: most names are ruled out by one comparison.
     match name.len() {
@@ -139,6 +161,7 @@ pub fn request_name(name: &[u8]) -> bool {
             name.eq_ignore_ascii_case(b"accept-encoding")
                 || name.eq_ignore_ascii_case(b"accept-language")
         }
+        16 => name.eq_ignore_ascii_case(b"stripe-signature"),
         17 => name.eq_ignore_ascii_case(b"if-modified-since"),
         19 => name.eq_ignore_ascii_case(b"if-unmodified-since"),
         _ => false,
@@ -183,6 +206,7 @@ pub const REQUEST_NAMES: &[&str] = &[
     "if-unmodified-since",
     "pragma",
     "referer",
+    "stripe-signature",
     "user-agent",
 ];
 
@@ -238,6 +262,20 @@ mod tests {
         let cookies: Vec<_> = headers.get_all("set-cookie").iter().collect();
         assert_eq!(cookies, ["a=1", "b=2"]);
         assert_eq!(headers["date"], "Thu, 01 Jan 1970 00:00:00 GMT");
+    }
+
+    #[test]
+    fn the_stripe_signature_lines_are_found_and_counted() {
+        let mut fields = VerbatimFields::new();
+        assert_eq!(fields.stripe_signature(), (None, 0));
+        fields.push(b"accept", b"*/*", 64);
+        fields.push(b"Stripe-Signature", b"t=1,v1=ab", 64);
+        assert_eq!(fields.stripe_signature(), (Some(&b"t=1,v1=ab"[..]), 1));
+        fields.push(b"stripe-signature", b"t=2", 64);
+        assert_eq!(fields.stripe_signature(), (Some(&b"t=1,v1=ab"[..]), 2));
+        let mut empty = VerbatimFields::new();
+        empty.push(b"stripe-signature", b"", 64);
+        assert_eq!(empty.stripe_signature(), (Some(&b""[..]), 1));
     }
 
     #[test]
@@ -301,7 +339,6 @@ mod tests {
             "proxy-authorization",
             "proxy-authenticate",
             "http2-settings",
-            "stripe-signature",
             "origin",
             "access-control-request-method",
             "access-control-request-headers",

@@ -7,10 +7,11 @@
 use http::HeaderMap;
 
 use crate::auth::{
-    header_value, parse_event, verify_app_parsed, verify_webhook_parsed, AppIdentity, KeyringKind,
-    Rejection, SignatureHeader, Verified, WebhookEvent,
+    header_value, parse_event, value_of_lines, verify_app_parsed, verify_webhook_parsed,
+    AppIdentity, KeyringKind, Rejection, SignatureHeader, Verified, WebhookEvent,
 };
 use crate::error::GatewayError;
+use crate::http1::VerbatimFields;
 use crate::outcome::Denial;
 use crate::snapshot::{AppAuth, Signed, WebhookAuth};
 
@@ -78,13 +79,20 @@ pub(crate) struct Timing {
     pub(crate) tolerance: i64,
 }
 
-/// The parsed `Stripe-Signature` of a request (rules 1–5), or the refusal.
-pub(super) fn signature(
-    headers: &HeaderMap,
+/// The parsed `Stripe-Signature` of a request (rules 1–5), or the refusal. An HTTP/1.1 head
+/// relays the field verbatim, so it is in `verbatim` (and then nowhere else); otherwise it is
+/// in the map.
+pub(super) fn signature<'a>(
+    headers: &'a HeaderMap,
+    verbatim: &'a VerbatimFields,
     kind: KeyringKind,
-) -> Result<SignatureHeader<'_>, GatewayError> {
-    header_value(headers)
-        .and_then(SignatureHeader::parse_text)
+) -> Result<SignatureHeader<'a>, GatewayError> {
+    let text = match verbatim.stripe_signature() {
+        (None, _) => header_value(headers),
+        (Some(value), 1) => value_of_lines(std::iter::once(value)),
+        (Some(_), _) => Err(Rejection::MalformedHeader),
+    };
+    text.and_then(SignatureHeader::parse_text)
         .map_err(|rejection| denied(rejection, kind))
 }
 

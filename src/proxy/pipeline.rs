@@ -99,7 +99,7 @@ impl Gateway {
                 (body, Grant::anonymous())
             }
             Some(signed) => {
-                let header = authenticate::signature(&parts.headers, signed.kind())?;
+                let header = authenticate::signature(&parts.headers, &verbatim, signed.kind())?;
                 let body = body::read(body, &parts.headers, server, &self.budget).await?; // 3.
                 let timing = Timing {
                     now: self.clock.now(),
