@@ -12,6 +12,10 @@ use super::{BodyFraming, Http1Error, Limits, Status, MAX_HEADERS_CAP};
 
 /// What a complete response head turned out to be.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "made once per response and moved straight into the response: boxing the head would cost an allocation each time"
+)]
 pub enum ResponseStart {
     /// An interim `1xx` (not `101`): drop its `head_len` bytes and parse again. The driver
     /// bounds how many it accepts in a row.
