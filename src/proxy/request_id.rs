@@ -6,7 +6,6 @@ use std::cell::Cell;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// `X-Request-Id`.
@@ -60,17 +59,16 @@ pub(crate) fn is_valid_request_id(value: &HeaderValue) -> bool {
 pub(crate) fn generate() -> HeaderValue {
     let mut id = [0u8; 36];
     id[..4].copy_from_slice(b"req_");
-    // 32 hex digits: 16 from each of two draws, lowest nibble last.
-    for (half, bits) in id[4..].chunks_exact_mut(16).zip([next(), next()]) {
-        let mut bits = bits;
-        for byte in half.iter_mut().rev() {
-            *byte = hex_digit((bits & 0xf) as u8);
-            bits >>= 4;
+    // 32 hex digits: 16 from each of two draws, two digits per byte.
+    let draws = [next().to_be_bytes(), next().to_be_bytes()];
+    for (pair, byte) in id[4..].chunks_exact_mut(2).zip(draws.iter().flatten()) {
+        if let [high, low] = pair {
+            *high = hex_digit(byte >> 4);
+            *low = hex_digit(*byte);
         }
     }
     // Only "req_" and hex digits: always a valid header value.
-    HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&id))
-        .expect("hex id is a valid header value")
+    HeaderValue::from_bytes(&id).expect("hex id is a valid header value")
 }
 
 /// The lowercase hex digit of the low four bits of `nibble`.

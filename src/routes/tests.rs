@@ -221,3 +221,50 @@ fn trailing_slash_variants_of_a_more_specific_route_are_refused() {
     assert_refused(&with_catch_all, &["/webhook/", "/WEBHOOK/", "/api"]);
     assert_eq!(with_catch_all.find("/webhooks"), Some(CATCH_ALL));
 }
+
+mod one_pass {
+    use proptest::prelude::*;
+
+    use super::super::{is_acceptable, is_acceptable_reference, AsciiSet};
+
+    /// Paths made of the bytes that matter to the checks: separators, dots, escapes (valid,
+    /// malformed, double), spaces, refused bytes and letters.
+    fn path() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("/".to_string()),
+            Just(".".to_string()),
+            Just("%".to_string()),
+            Just("%20".to_string()),
+            Just("%2e".to_string()),
+            Just("%2F".to_string()),
+            Just("%25".to_string()),
+            Just("%2561".to_string()),
+            Just("%41".to_string()),
+            Just("%e9".to_string()),
+            Just("%zz".to_string()),
+            Just(";".to_string()),
+            Just("\\".to_string()),
+            Just(" ".to_string()),
+            Just("é".to_string()),
+            "[a-zA-Z0-9_~-]{1,4}",
+            "[ -~]",
+        ];
+        proptest::collection::vec(piece, 0..10).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn the_one_pass_reading_agrees_with_the_two_pass_one(
+            path in path(),
+            pattern in proptest::collection::vec(0u8..0x80, 0..3),
+        ) {
+            let mut set = AsciiSet::EMPTY;
+            for byte in pattern {
+                set.insert(byte);
+            }
+            prop_assert_eq!(is_acceptable(&path, set), is_acceptable_reference(&path, set), "{:?}", path);
+            let rooted = format!("/{path}");
+            prop_assert_eq!(is_acceptable(&rooted, set), is_acceptable_reference(&rooted, set), "{:?}", rooted);
+        }
+    }
+}

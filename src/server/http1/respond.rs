@@ -193,23 +193,37 @@ async fn finish<I: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Writes and flushes the pending bytes; each write gets `send_timeout` to make progress.
+/// Writes and flushes the pending bytes; each write gets `send_timeout` to make progress. A
+/// write the socket takes at once (the usual case) arms no timer.
 async fn write<I: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<I>,
     send_timeout: Duration,
 ) -> Result<(), ()> {
     let mut written = 0;
     while let Some(rest) = conn.write.get(written..).filter(|rest| !rest.is_empty()) {
-        match tokio::time::timeout(send_timeout, conn.io.write(rest)).await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return Err(()),
-            Ok(Ok(n)) => written = written.saturating_add(n),
+        let now = poll_fn(|cx| Poll::Ready(Pin::new(&mut conn.io).poll_write(cx, rest))).await;
+        let wrote = match now {
+            Poll::Ready(result) => result,
+            Poll::Pending => match tokio::time::timeout(send_timeout, conn.io.write(rest)).await {
+                Ok(result) => result,
+                Err(_elapsed) => return Err(()),
+            },
+        };
+        match wrote {
+            Ok(0) | Err(_) => return Err(()),
+            Ok(n) => written = written.saturating_add(n),
         }
     }
     conn.write.clear();
-    match tokio::time::timeout(send_timeout, conn.io.flush()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) | Err(_) => Err(()),
-    }
+    let now = poll_fn(|cx| Poll::Ready(Pin::new(&mut conn.io).poll_flush(cx))).await;
+    let flushed = match now {
+        Poll::Ready(result) => result,
+        Poll::Pending => match tokio::time::timeout(send_timeout, conn.io.flush()).await {
+            Ok(result) => result,
+            Err(_elapsed) => return Err(()),
+        },
+    };
+    flushed.map_err(|_| ())
 }
 
 /// A `Content-Length` the response carries (an upstream's answer to `HEAD`, or a `304`).
