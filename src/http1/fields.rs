@@ -46,6 +46,9 @@ pub(super) struct Verbatim {
     /// `Content-Length` is checked and reported in the facts, but not kept in the map (a
     /// response with a body: its framing is written from the body).
     pub drop_length: bool,
+    /// A request: `Host` and `Content-Length` are held beside the lines
+    /// ([`VerbatimFields::hold_host`]), not kept in the map.
+    pub hold_request_fields: bool,
 }
 
 /// Checks the fields httparse found and copies them, in their order, into a map, or as lines
@@ -71,6 +74,11 @@ pub(super) fn scan_fields(
                 if !valid_host(field.value) {
                     return Err(Http1Error::InvalidHost);
                 }
+                // A second `Host` is refused by the caller; the first is the one held.
+                if verbatim.hold_request_fields && facts.host_count == 1 {
+                    lines.hold_host(header_value(field.value)?);
+                    continue;
+                }
             }
             6 if name.eq_ignore_ascii_case(b"expect") => {
                 facts.expect_continue |=
@@ -90,7 +98,12 @@ pub(super) fn scan_fields(
                 if facts.content_length.is_some() {
                     return Err(Http1Error::MultipleContentLength);
                 }
-                facts.content_length = Some(content_length(field.value)?);
+                let length = content_length(field.value)?;
+                facts.content_length = Some(length);
+                if verbatim.hold_request_fields {
+                    lines.hold_content_length(length);
+                    continue;
+                }
                 if verbatim.drop_length {
                     continue;
                 }

@@ -33,6 +33,17 @@ pub struct RequestHead {
     pub upgrade_requested: bool,
 }
 
+impl RequestHead {
+    /// Every field of the head in one map: `parts.headers` with the fields relayed verbatim
+    /// (and the held `Host` and `Content-Length`) merged in. For tests and diagnostics; the
+    /// request path keeps them apart.
+    pub fn all_fields(&self) -> http::HeaderMap {
+        let mut headers = self.parts.headers.clone();
+        self.verbatim.clone().merge_into(&mut headers);
+        headers
+    }
+}
+
 /// Parses a request head at the start of `buf`.
 ///
 /// `Partial` when more bytes are needed (nothing is kept between calls: call again with the
@@ -69,13 +80,20 @@ fn build(
         names: verbatim::request_name,
         head_len,
         drop_length: false,
+        hold_request_fields: true,
     };
-    let (facts, mut headers, verbatim) = scan_fields(request.headers, REQUEST_ROOM, lines)?;
+    let (facts, mut headers, mut verbatim) = scan_fields(request.headers, REQUEST_ROOM, lines)?;
     let framing = framing(version, &facts)?;
     let mut uri = Uri::try_from(target).map_err(|_| Http1Error::InvalidTarget)?;
     if form == TargetForm::Absolute {
         // §3.2.2: the target's authority wins over any Host sent alongside it.
-        headers.insert(HOST, absolute_authority(&uri)?);
+        let authority = absolute_authority(&uri)?;
+        // Where the sent `Host` is (held, or in the map when `Connection` named fields).
+        if headers.contains_key(HOST) {
+            headers.insert(HOST, authority);
+        } else {
+            verbatim.hold_host(authority);
+        }
         uri = with_root_path(uri)?;
     }
     let (mut parts, ()) = http::Request::new(()).into_parts();

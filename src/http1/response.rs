@@ -96,6 +96,7 @@ pub fn parse_response(
         head_len,
         // A body's length is written from the body; a bodiless answer keeps the one declared.
         drop_length: !is_bodiless(method, status),
+        hold_request_fields: false,
     };
     let (facts, mut headers, verbatim) = scan_fields(response.headers, RESPONSE_ROOM, lines)?;
     let framing = framing(method, status, version, &facts)?;

@@ -26,6 +26,11 @@ pub struct VerbatimFields {
     /// signature phase reads it from here).
     signature: Option<(usize, usize)>,
     signature_lines: u8,
+    /// A request's `Host` and declared `Content-Length`: held here, never written as lines
+    /// (the upstream gets its own `Host`, and a length written from the body's framing), and
+    /// restored by [`VerbatimFields::merge_into`].
+    host: Option<HeaderValue>,
+    content_length: Option<u64>,
 }
 
 impl VerbatimFields {
@@ -36,12 +41,34 @@ impl VerbatimFields {
             has_date: false,
             signature: None,
             signature_lines: 0,
+            host: None,
+            content_length: None,
         }
     }
 
-    /// Whether there is no field.
+    /// Whether there is no field (no line, no held `Host` or `Content-Length`).
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.lines.is_empty() && self.host.is_none() && self.content_length.is_none()
+    }
+
+    /// Holds a request's `Host` value (not written as a line).
+    pub(crate) fn hold_host(&mut self, host: HeaderValue) {
+        self.host = Some(host);
+    }
+
+    /// Takes the held `Host`, if any.
+    pub fn take_host(&mut self) -> Option<HeaderValue> {
+        self.host.take()
+    }
+
+    /// Holds a request's declared `Content-Length` (not written as a line).
+    pub(crate) fn hold_content_length(&mut self, length: u64) {
+        self.content_length = Some(length);
+    }
+
+    /// The held `Content-Length`, if one was declared.
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
     }
 
     /// The field lines, each ending in CRLF, ready to go into a head.
@@ -116,13 +143,24 @@ impl VerbatimFields {
             })
     }
 
-    /// Moves the fields into `headers`, after what it holds; a name `headers` already has is
-    /// left to it (the gateway's own value wins).
-    pub fn merge_into(self, headers: &mut HeaderMap) {
-        if self.lines.is_empty() {
+    /// Moves the fields into `headers`, after what it holds (the held `Host` and
+    /// `Content-Length` too); a name `headers` already has is left to it (the gateway's own
+    /// value wins).
+    pub fn merge_into(mut self, headers: &mut HeaderMap) {
+        if self.is_empty() {
             return;
         }
         let present: Vec<HeaderName> = headers.keys().cloned().collect();
+        if let Some(host) = self.host.take() {
+            if !present.contains(&http::header::HOST) {
+                headers.append(http::header::HOST, host);
+            }
+        }
+        if let Some(length) = self.content_length {
+            if !present.contains(&http::header::CONTENT_LENGTH) {
+                headers.append(http::header::CONTENT_LENGTH, HeaderValue::from(length));
+            }
+        }
         for (name, value) in self.iter() {
             // Both were accepted by the codec, which checks what these constructors check.
             let (Ok(name), Ok(value)) =

@@ -9,6 +9,8 @@ use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
 use http::header::CONTENT_LENGTH;
+
+use crate::http1::VerbatimFields;
 use http::HeaderMap;
 use http_body_util::BodyExt;
 
@@ -17,6 +19,17 @@ use crate::body::InboundBody;
 use crate::config::ServerConfig;
 use crate::error::GatewayError;
 
+/// The `Content-Length` a request declared: in the map, or held beside the fields an HTTP/1.1
+/// head relays verbatim.
+pub(crate) fn declared_length(headers: &HeaderMap, verbatim: &VerbatimFields) -> Option<u64> {
+    verbatim.content_length().or_else(|| {
+        headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+    })
+}
+
 /// Reads the whole body into one buffer, at most `server.max_body_bytes` within
 /// `server.body_read_timeout`, paid for from `budget` within `server.max_buffered_bytes`: a
 /// declared `Content-Length` is reserved before any byte is read, a body of unknown length
@@ -24,14 +37,10 @@ use crate::error::GatewayError;
 /// overloaded`. The bytes returned hold the reservation until their last clone is dropped.
 pub(crate) async fn read<B: InboundBody>(
     body: B,
-    headers: &HeaderMap,
+    declared: Option<u64>,
     server: &ServerConfig,
     budget: &Arc<BodyBudget>,
 ) -> Result<Bytes, GatewayError> {
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
     let declared = match declared.map(usize::try_from) {
         None => 0,
         Some(Ok(length)) if length <= server.max_body_bytes => length,

@@ -87,7 +87,7 @@ pub(crate) fn rewrite(
     identity: Option<&Identity>,
 ) -> Result<(), GatewayError> {
     let headers = &mut parts.headers;
-    let host = headers.remove(HOST);
+    let host = headers.remove(HOST).or_else(|| lines.take_host());
     strip(headers, |name| {
         is_hop_by_hop(name)
             || names.is_identity_header(name)

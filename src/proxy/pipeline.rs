@@ -95,12 +95,14 @@ impl Gateway {
         let (body, grant) = match route.auth.signed() {
             None => {
                 record.auth(AuthOutcome::Skipped(Skip::None));
-                let body = self.unsigned(route, &parts.headers, body, server).await?; // 3.
+                let declared = body::declared_length(&parts.headers, &verbatim);
+                let body = self.unsigned(route, declared, body, server).await?; // 3.
                 (body, Grant::anonymous())
             }
             Some(signed) => {
                 let header = authenticate::signature(&parts.headers, &verbatim, signed.kind())?;
-                let body = body::read(body, &parts.headers, server, &self.budget).await?; // 3.
+                let declared = body::declared_length(&parts.headers, &verbatim);
+                let body = body::read(body, declared, server, &self.budget).await?; // 3.
                 let timing = Timing {
                     now: self.clock.now(),
                     tolerance: snapshot.config.tolerance_secs,
@@ -134,12 +136,12 @@ impl Gateway {
     async fn unsigned<B: InboundBody>(
         &self,
         route: &Route,
-        headers: &http::HeaderMap,
+        declared: Option<u64>,
         body: B,
         server: &ServerConfig,
     ) -> Result<ForwardBody, GatewayError> {
         if route.upstream.answers_in_process() {
-            let body = body::read(body, headers, server, &self.budget).await?;
+            let body = body::read(body, declared, server, &self.budget).await?;
             Ok(ForwardBody::full(body))
         } else {
             Ok(ForwardBody::stream(body))

@@ -118,7 +118,7 @@ proptest! {
         prop_assert_eq!(head.framing, framing);
         prop_assert_eq!(head.head_len, wire.len());
         prop_assert!(head.keep_alive);
-        let mut parsed = head.parts.headers;
+        let mut parsed = head.all_fields();
         parsed.remove("content-length");
         parsed.remove("transfer-encoding");
         prop_assert_eq!(parsed, headers);
