@@ -177,30 +177,46 @@ impl<'de> Visitor<'de> for StrictValue {
     }
 }
 
-/// The keys seen so far in one object.
+/// The keys seen so far in one object: the first [`LINEAR_KEY_SCAN_LIMIT`] inline (no
+/// allocation for the objects signed bodies hold), then a hash set.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "lives on the stack for one object; the inline keys are what saves the allocation"
+)]
 pub(crate) enum KeySet<'de> {
-    Few(Vec<Cow<'de, str>>),
+    Few {
+        keys: [Cow<'de, str>; LINEAR_KEY_SCAN_LIMIT],
+        len: usize,
+    },
     Many(HashSet<Cow<'de, str>>),
 }
 
 impl<'de> KeySet<'de> {
     pub(crate) fn new() -> Self {
-        KeySet::Few(Vec::new())
+        KeySet::Few {
+            keys: std::array::from_fn(|_| Cow::Borrowed("")),
+            len: 0,
+        }
     }
 
     /// Records `key`; a key already seen (after unescaping) is an error.
     pub(crate) fn insert_new<E: de::Error>(&mut self, key: Cow<'de, str>) -> Result<(), E> {
         let fresh = match self {
-            KeySet::Few(keys) if keys.contains(&key) => false,
-            KeySet::Few(keys) if keys.len() < LINEAR_KEY_SCAN_LIMIT => {
-                keys.push(key);
-                true
-            }
-            KeySet::Few(keys) => {
-                let mut set: HashSet<Cow<'de, str>> = keys.drain(..).collect();
-                set.insert(key);
-                *self = KeySet::Many(set);
-                true
+            KeySet::Few { keys, len } => {
+                let seen = keys.get(..*len).unwrap_or_default();
+                if seen.contains(&key) {
+                    false
+                } else if let Some(slot) = keys.get_mut(*len) {
+                    *slot = key;
+                    *len = len.saturating_add(1);
+                    true
+                } else {
+                    let mut set: HashSet<Cow<'de, str>> =
+                        keys.iter_mut().map(std::mem::take).collect();
+                    set.insert(key);
+                    *self = KeySet::Many(set);
+                    true
+                }
             }
             KeySet::Many(set) => set.insert(key),
         };

@@ -87,7 +87,6 @@ pub(crate) fn rewrite(
     identity: Option<&Identity>,
 ) -> Result<(), GatewayError> {
     let headers = &mut parts.headers;
-    let host = headers.remove(HOST).or_else(|| lines.take_host());
     strip(headers, |name| {
         is_hop_by_hop(name)
             || names.is_identity_header(name)
@@ -95,6 +94,9 @@ pub(crate) fn rewrite(
             || is_underscore_alias(name)
             || name == X_REQUEST_ID
     });
+    // After the strip: a `Host` the client named in `Connection` is gone, and so is the
+    // `X-Forwarded-Host` it would have made.
+    let host = headers.remove(HOST).or_else(|| lines.take_host());
     if parts.version == http::Version::HTTP_2 {
         join_cookies(headers);
     }

@@ -262,3 +262,13 @@ fn cookies_split_by_an_http2_client_travel_as_one_field() {
     let cookies: Vec<_> = parts.headers.get_all(COOKIE).iter().collect();
     assert_eq!(cookies, ["a=1; b=2; c=3"]);
 }
+
+#[test]
+fn a_host_named_in_connection_makes_no_forwarded_host() {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONNECTION, HeaderValue::from_static("host"));
+    headers.insert(HOST, HeaderValue::from_static("gw.example"));
+    let forwarded = rewritten("/api/x", headers, false);
+    assert!(!forwarded.contains_key(&X_FORWARDED_HOST));
+    assert!(!forwarded.contains_key(HOST));
+}
