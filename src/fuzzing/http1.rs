@@ -75,7 +75,11 @@ pub fn http1_request(data: &[u8]) {
     assert_eq!(again.parts.uri.path_and_query(), Some(target));
     assert_eq!(again.framing, head.framing);
     assert_eq!(again.keep_alive, head.keep_alive);
-    assert_eq!(again.verbatim.as_bytes(), head.verbatim.as_bytes());
+    // A `Connection` that named fields sent them all to the map; written back without those
+    // tokens, they come back as lines. Either way the message holds the same fields.
+    if !head.verbatim.as_bytes().is_empty() {
+        assert_eq!(again.verbatim.as_bytes(), head.verbatim.as_bytes());
+    }
     assert_eq!(end_to_end(&again.all_fields()), end_to_end(&all));
 }
 
@@ -147,8 +151,18 @@ pub fn http1_response(data: &[u8]) {
     assert_eq!(again.parts.status, status);
     assert_eq!(again.framing, head.framing);
     assert_eq!(again.keep_alive, head.keep_alive);
-    assert_eq!(again.verbatim, head.verbatim);
-    assert_eq!(end_to_end(&again.parts.headers), end_to_end(headers));
+    if !head.verbatim.as_bytes().is_empty() {
+        assert_eq!(again.verbatim, head.verbatim);
+    }
+    let all = |headers: &HeaderMap, verbatim: &VerbatimFields| {
+        let mut all = headers.clone();
+        verbatim.clone().merge_into(&mut all);
+        end_to_end(&all)
+    };
+    assert_eq!(
+        all(&again.parts.headers, &again.verbatim),
+        all(headers, &head.verbatim)
+    );
 }
 
 /// First byte: body limit (bits 0–1) and tight limits (bit 2); second: how many split
