@@ -113,18 +113,13 @@ fn lower_hex_value(digit: u8) -> Option<u8> {
 pub(crate) fn encode_lower_hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().saturating_mul(2));
     for byte in bytes {
-        out.push(hex_digit(byte >> 4));
-        out.push(hex_digit(*byte));
+        out.push(char::from(hex_byte(byte >> 4)));
+        out.push(char::from(hex_byte(*byte)));
     }
     out
 }
 
 /// The lowercase hex digit of the low four bits of `nibble`.
-fn hex_digit(nibble: u8) -> char {
-    char::from(hex_byte(nibble))
-}
-
-/// [`hex_digit`] as a byte.
 #[allow(
     clippy::indexing_slicing,
     reason = "nibble & 0xf is below 16, the length of the table"

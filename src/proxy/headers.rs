@@ -108,13 +108,11 @@ pub(crate) fn rewrite(
         // Every forwarding field was removed: the gateway's are the only ones.
         lines.push_valid(X_FORWARDED_FOR.as_str(), peer.ip_value.as_bytes());
         lines.push_valid(X_FORWARDED_PROTO.as_str(), peer.proto.as_bytes());
-        let forwarded_host = host
-            .as_ref()
-            .map(HeaderValue::as_bytes)
-            .or_else(|| authority_host(&parts.uri).map(str::as_bytes));
-        if let Some(forwarded_host) = forwarded_host {
-            // A `Host` value, or a URI authority: both are valid field values.
-            lines.push_field(X_FORWARDED_HOST.as_str(), forwarded_host);
+        if let Some(host) = &host {
+            lines.push_valid(X_FORWARDED_HOST.as_str(), host.as_bytes());
+        } else if let Some(authority) = authority_host(&parts.uri) {
+            // HTTP/2's `:authority`: checked as a value, as the map path does.
+            lines.push_field(X_FORWARDED_HOST.as_str(), authority.as_bytes());
         }
     }
     lines.push_valid(X_REQUEST_ID.as_str(), request_id.as_bytes());

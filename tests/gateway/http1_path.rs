@@ -244,3 +244,90 @@ async fn a_port_another_gateway_serves_is_refused_not_shared() {
     assert!(err.to_string().contains("server.listen"), "{err}");
     first.stop().await;
 }
+
+#[tokio::test]
+async fn an_upstream_answer_keeps_its_relayed_fields_and_gets_the_gateways_request_id() {
+    // A broken upstream sends its own request id, repeated cookies and a field it names in
+    // `Connection`: the client sees the gateway's id once, both cookies, and not the named one.
+    let url = raw_upstream(
+        b"HTTP/1.1 200 OK\r\nX-Request-Id: from-upstream\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\
+          Content-Type: text/plain\r\nConnection: etag\r\nETag: \"v1\"\r\ncontent-length: 2\r\n\r\nok",
+        None,
+    )
+    .await;
+    let gateway = TestGateway::start(&config_text(&url, &open_route())).await;
+    let answer = exchange_raw(
+        &gateway,
+        b"GET /open/x HTTP/1.1\r\nhost: gw\r\nx-request-id: client-id\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let lower = answer.to_ascii_lowercase();
+    assert_eq!(lower.matches("x-request-id: ").count(), 1, "{answer}");
+    assert!(lower.contains("x-request-id: client-id\r\n"), "{answer}");
+    // `Connection` named a field, so the whole head went through the map (names lowercased).
+    assert!(
+        lower.contains("set-cookie: a=1\r\nset-cookie: b=2\r\n"),
+        "{answer}"
+    );
+    assert!(lower.contains("content-type: text/plain\r\n"), "{answer}");
+    assert!(!lower.contains("etag"), "{answer}");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn relayed_request_fields_and_the_gateways_own_reach_the_upstream_once() {
+    let upstream = Upstream::start().await;
+    let gateway = TestGateway::start(&config_text(&upstream.url(), &open_route())).await;
+    // Relayed fields in odd case, one of them named in `Connection` (so it must not pass),
+    // and spoofed copies of the fields the gateway sets.
+    let answer = exchange_raw(
+        &gateway,
+        b"GET /open/x HTTP/1.1\r\nHost: gw.example\r\nUser-Agent: agent\r\naCCept: */*\r\n\
+          Cookie: c=1\r\nConnection: cookie, close\r\nX-FORWARDED-FOR: 6.6.6.6\r\n\
+          x-forwarded-host: evil.example\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    let seen = upstream.seen();
+    let headers = &seen.last().expect("the upstream saw the request").headers;
+    assert_eq!(headers["user-agent"], "agent");
+    assert_eq!(headers["accept"], "*/*");
+    assert!(!headers.contains_key("cookie"));
+    for (name, value) in [
+        ("x-forwarded-for", "127.0.0.1"),
+        ("x-forwarded-host", "gw.example"),
+        ("x-forwarded-proto", "http"),
+    ] {
+        let values: Vec<_> = headers.get_all(name).iter().collect();
+        assert_eq!(values, [value], "{name}");
+    }
+    assert_eq!(headers.get_all("host").iter().count(), 1);
+    assert_ne!(headers["host"], "gw.example");
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn relayed_response_fields_keep_their_spelling_and_the_gateways_id_replaces_the_upstreams() {
+    let url = raw_upstream(
+        b"HTTP/1.1 200 OK\r\nX-Request-Id: from-upstream\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n\
+          Content-Type: text/plain\r\ncontent-length: 2\r\n\r\nok",
+        None,
+    )
+    .await;
+    let gateway = TestGateway::start(&config_text(&url, &open_route())).await;
+    let answer = exchange_raw(
+        &gateway,
+        b"GET /open/x HTTP/1.1\r\nhost: gw\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    let lower = answer.to_ascii_lowercase();
+    assert_eq!(lower.matches("x-request-id: ").count(), 1, "{answer}");
+    assert!(!answer.contains("from-upstream"), "{answer}");
+    assert!(
+        answer.contains("Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n"),
+        "{answer}"
+    );
+    assert!(answer.contains("Content-Type: text/plain\r\n"), "{answer}");
+    assert_eq!(lower.matches("date: ").count(), 1, "{answer}");
+    gateway.stop().await;
+}

@@ -1,0 +1,133 @@
+use super::*;
+
+#[test]
+fn lines_are_kept_in_order_and_read_back() {
+    let mut fields = VerbatimFields::new();
+    fields.push(b"User-Agent", b"curl/8", 64);
+    fields.push(b"accept", b"*/*", 64);
+    assert_eq!(fields.as_bytes(), b"User-Agent: curl/8\r\naccept: */*\r\n");
+    let pairs: Vec<_> = fields.iter().collect();
+    assert_eq!(
+        pairs,
+        vec![
+            (&b"User-Agent"[..], &b"curl/8"[..]),
+            (&b"accept"[..], &b"*/*"[..])
+        ]
+    );
+    assert!(!fields.has_date());
+}
+
+#[test]
+fn merging_appends_lowercased_fields_and_leaves_present_names_alone() {
+    let mut fields = VerbatimFields::new();
+    fields.push(b"Content-Type", b"text/plain", 64);
+    fields.push(b"Set-Cookie", b"a=1", 64);
+    fields.push(b"set-cookie", b"b=2", 64);
+    fields.push(b"Date", b"Thu, 01 Jan 1970 00:00:00 GMT", 64);
+    assert!(fields.has_date());
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    fields.merge_into(&mut headers);
+    assert_eq!(headers["content-type"], "application/json");
+    let cookies: Vec<_> = headers.get_all("set-cookie").iter().collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    assert_eq!(headers["date"], "Thu, 01 Jan 1970 00:00:00 GMT");
+}
+
+#[test]
+fn the_stripe_signature_lines_are_found_and_counted() {
+    let mut fields = VerbatimFields::new();
+    assert_eq!(fields.stripe_signature(), (None, 0));
+    fields.push(b"accept", b"*/*", 64);
+    fields.push(b"Stripe-Signature", b"t=1,v1=ab", 64);
+    assert_eq!(fields.stripe_signature(), (Some(&b"t=1,v1=ab"[..]), 1));
+    fields.push(b"stripe-signature", b"t=2", 64);
+    assert_eq!(fields.stripe_signature(), (Some(&b"t=1,v1=ab"[..]), 2));
+    let mut empty = VerbatimFields::new();
+    empty.push(b"stripe-signature", b"", 64);
+    assert_eq!(empty.stripe_signature(), (Some(&b""[..]), 1));
+}
+
+#[test]
+fn values_may_be_empty_or_hold_colons() {
+    let mut fields = VerbatimFields::new();
+    fields.push(b"referer", b"https://example.com:8443/a", 64);
+    fields.push(b"accept", b"", 64);
+    let pairs: Vec<_> = fields.iter().collect();
+    assert_eq!(
+        pairs,
+        vec![
+            (&b"referer"[..], &b"https://example.com:8443/a"[..]),
+            (&b"accept"[..], &b""[..])
+        ]
+    );
+}
+
+#[test]
+fn the_lists_are_what_the_name_tests_accept() {
+    for name in REQUEST_NAMES {
+        assert!(request_name(name.as_bytes()), "{name}");
+        assert!(request_name(name.to_ascii_uppercase().as_bytes()), "{name}");
+    }
+    for name in RESPONSE_NAMES {
+        assert!(response_name(name.as_bytes()), "{name}");
+        assert!(
+            response_name(name.to_ascii_uppercase().as_bytes()),
+            "{name}"
+        );
+    }
+    let request = REQUEST_NAMES.iter().filter(|n| response_name(n.as_bytes()));
+    let both: Vec<&str> = request.copied().collect();
+    assert_eq!(both, ["cache-control", "content-type"]);
+}
+
+#[test]
+fn names_match_in_any_case_and_only_whole() {
+    assert!(request_name(b"User-Agent"));
+    assert!(request_name(b"ACCEPT"));
+    assert!(!request_name(b"accept-charset-x"));
+    assert!(!request_name(b"accep"));
+    assert!(!request_name(b""));
+    assert!(response_name(b"Content-Type"));
+    assert!(!response_name(b"content-length"));
+}
+
+#[test]
+fn no_name_the_gateway_reads_sets_or_strips_is_relayed_verbatim() {
+    // Read by a phase, set on the way, framing or hop-by-hop: these must stay in the map.
+    let kept = [
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "proxy-connection",
+        "proxy-authorization",
+        "proxy-authenticate",
+        "http2-settings",
+        "origin",
+        "access-control-request-method",
+        "access-control-request-headers",
+        "access-control-allow-origin",
+        "access-control-expose-headers",
+        "vary",
+        "x-request-id",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "forwarded",
+        "x-real-ip",
+    ];
+    for name in kept {
+        assert!(!request_name(name.as_bytes()), "{name}");
+        assert!(!response_name(name.as_bytes()), "{name}");
+    }
+    for name in REQUEST_NAMES.iter().chain(RESPONSE_NAMES) {
+        assert!(!name.contains('_') && !name.starts_with("x-"), "{name}");
+        assert_eq!(*name, name.to_ascii_lowercase());
+    }
+}
