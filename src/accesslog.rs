@@ -18,6 +18,11 @@ use crate::config::LogFormat;
 
 /// A buffer larger than this is written out at once.
 const FLUSH_AT: usize = 32 * 1024;
+/// Room past `FLUSH_AT` for the line that crosses it (a line is rarely longer), so buffers
+/// are allocated once at their full size and never regrow.
+const LINE_ROOM: usize = 4 * 1024;
+/// The size buffers are allocated with.
+const CAPACITY: usize = FLUSH_AT + LINE_ROOM;
 /// How often the flusher writes buffered lines.
 pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 const SHARDS: usize = 16;
@@ -55,7 +60,7 @@ impl AccessLog {
         AccessLog {
             format,
             shards: (0..SHARDS)
-                .map(|_| Mutex::new(Vec::with_capacity(FLUSH_AT)))
+                .map(|_| Mutex::new(Vec::with_capacity(CAPACITY)))
                 .collect(),
         }
     }
@@ -71,15 +76,21 @@ impl AccessLog {
             return;
         }
         let mut buffer = self.shard();
-        match self.format {
-            LogFormat::Json => json_line(&mut buffer, entry),
-            LogFormat::Text => text_line(&mut buffer, entry),
-        }
-        if buffer.len() >= FLUSH_AT {
-            let lines = std::mem::replace(&mut *buffer, Vec::with_capacity(FLUSH_AT));
-            drop(buffer);
+        let full = self.append(&mut buffer, entry);
+        drop(buffer);
+        if let Some(lines) = full {
             write_out(&lines);
         }
+    }
+
+    /// Formats `entry` onto `buffer`. A buffer that reached `FLUSH_AT` is handed back, to be
+    /// written, and replaced by an empty one of full size.
+    fn append(&self, buffer: &mut Vec<u8>, entry: &Entry<'_>) -> Option<Vec<u8>> {
+        match self.format {
+            LogFormat::Json => json_line(buffer, entry),
+            LogFormat::Text => text_line(buffer, entry),
+        }
+        (buffer.len() >= FLUSH_AT).then(|| std::mem::replace(buffer, Vec::with_capacity(CAPACITY)))
     }
 
     /// Writes every buffered line.
@@ -90,7 +101,7 @@ impl AccessLog {
                 continue;
             }
             // The shard gets a buffer of full size back, so lines never regrow it.
-            let lines = std::mem::replace(&mut *buffer, Vec::with_capacity(FLUSH_AT));
+            let lines = std::mem::replace(&mut *buffer, Vec::with_capacity(CAPACITY));
             drop(buffer);
             write_out(&lines);
         }

@@ -37,6 +37,26 @@ fn json_lines_parse_and_carry_every_field() {
 }
 
 #[test]
+fn buffers_are_handed_over_full_before_they_would_regrow() {
+    for format in [LogFormat::Json, LogFormat::Text] {
+        let log = AccessLog::new(format);
+        let mut buffer = Vec::with_capacity(CAPACITY);
+        let capacity = buffer.capacity();
+        let mut handed = 0;
+        for _ in 0..2_000 {
+            if let Some(full) = log.append(&mut buffer, &entry()) {
+                assert!(full.len() >= FLUSH_AT && full.len() <= capacity);
+                assert_eq!(full.capacity(), capacity, "the full buffer never grew");
+                assert!(full.ends_with(b"\n"));
+                handed += 1;
+            }
+            assert_eq!(buffer.capacity(), capacity);
+        }
+        assert!(handed >= 2, "{handed}");
+    }
+}
+
+#[test]
 fn text_lines_read_like_the_other_log_lines() {
     let mut out = Vec::new();
     text_line(&mut out, &entry());

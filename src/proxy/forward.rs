@@ -70,14 +70,22 @@ async fn pooled(
     let started = Instant::now();
     let timeouts = route.metrics.upstream_errors(UpstreamFailure::Timeout);
     let result = match pool
-        .send(parts, &*verbatim, body, &route.id, route.timeout, timeouts)
+        .send(
+            parts,
+            &*verbatim,
+            body,
+            &route.id,
+            (started, route.timeout),
+            timeouts,
+        )
         .await
     {
         Ok(response) => Ok(response),
         Err(SendError::Upstream(failure)) => Err(failure),
         Err(SendError::RequestBody) => return Err(GatewayError::BodyUnreadable),
     };
-    let response = result.map(|response| response.map(GatewayBody::Upstream));
+    let response =
+        result.map(|response| response.map(|body| GatewayBody::Upstream(Box::new(body))));
     relay(response, started.elapsed(), record)
 }
 

@@ -121,7 +121,7 @@ pub(super) async fn serve<I: AsyncRead + AsyncWrite + Unpin>(
 /// is still on the wire, then a watch for the client going away), the response written.
 async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<I>,
-    head: RequestHead,
+    head: Box<RequestHead>,
     settings: Settings,
     gateway: &Gateway,
     peer: &Peer,
@@ -134,7 +134,7 @@ async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
         keep_alive,
         expect_continue,
         ..
-    } = head;
+    } = *head;
     let asked_head = parts.method == http::Method::HEAD;
     let http10 = parts.version == http::Version::HTTP_10;
     let (body, pumping) = body_for(conn, framing);
@@ -203,14 +203,15 @@ async fn read_head<I: AsyncRead + AsyncWrite + Unpin>(
     mut due: Due,
     settings: Settings,
     draining: &mut watch::Receiver<bool>,
-) -> Result<RequestHead, NoHead> {
+) -> Result<Box<RequestHead>, NoHead> {
     let timeouts = settings.timeouts;
     loop {
         if !conn.read.is_empty() {
             match parse_request(&conn.read, &settings.limits) {
                 Ok(Status::Complete(head)) => {
                     let _ = conn.read.split_to(head.head_len.min(conn.read.len()));
-                    return Ok(head);
+                    // Boxed: the head is handed on through the connection's futures.
+                    return Ok(Box::new(head));
                 }
                 Ok(Status::Partial) => {}
                 Err(error) => return Err(NoHead::Refused(error)),

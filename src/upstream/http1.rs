@@ -65,7 +65,8 @@ impl Failed {
 
 /// A response head, and whether the whole request went out before it (if not, the connection
 /// cannot carry another request).
-pub(super) type Received = (ResponseHead, bool);
+/// The head is boxed: it is handed up through every layer of the exchange.
+pub(super) type Received = (Box<ResponseHead>, bool);
 
 /// A request head: its parts, and the field lines relayed verbatim beside them.
 pub(super) type Head<'a> = (&'a Parts, &'a VerbatimFields);
@@ -288,7 +289,7 @@ async fn stream_body<B: SendBody, W: AsyncWrite + Unpin>(
 }
 
 /// Reads until a final response head, skipping (a bounded number of) interim ones.
-async fn receive(conn: &mut Conn, method: &Method) -> Result<ResponseHead, Failed> {
+async fn receive(conn: &mut Conn, method: &Method) -> Result<Box<ResponseHead>, Failed> {
     receive_on(&mut conn.io, &mut conn.read, method).await
 }
 
@@ -296,13 +297,13 @@ async fn receive_on<R: AsyncRead + Unpin>(
     io: &mut R,
     read: &mut BytesMut,
     method: &Method,
-) -> Result<ResponseHead, Failed> {
+) -> Result<Box<ResponseHead>, Failed> {
     let mut interim = 0usize;
     loop {
         match parse_response(read, method, &LIMITS) {
             Ok(Status::Complete(ResponseStart::Final(head))) => {
                 read.advance(head.head_len.min(read.len()));
-                return Ok(head);
+                return Ok(Box::new(head));
             }
             Ok(Status::Complete(ResponseStart::Interim { head_len, .. })) => {
                 interim = interim.saturating_add(1);

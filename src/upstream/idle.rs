@@ -39,12 +39,13 @@ thread_local! {
     static IDLE: RefCell<Vec<List>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The most recently used idle connection of pool `pool` on this thread that is still good.
-pub(super) fn checkout(pool: u64) -> Option<Box<Conn>> {
+/// The most recently used idle connection of pool `pool` on this thread that is still good
+/// at `now`.
+pub(super) fn checkout(pool: u64, now: Instant) -> Option<Box<Conn>> {
     IDLE.with(|lists| {
         let mut lists = lists.borrow_mut();
         let list = lists.iter_mut().find(|list| list.pool == pool)?;
-        list.drop_expired(Instant::now());
+        list.drop_expired(now);
         while let Some((conn, _)) = list.conns.pop() {
             if !conn.is_stale() {
                 return Some(conn);
@@ -54,13 +55,18 @@ pub(super) fn checkout(pool: u64) -> Option<Box<Conn>> {
     })
 }
 
-/// Gives `conn` back to pool `pool` on this thread, unless that already holds `max_idle`.
-pub(super) fn release(pool: u64, mut conn: Box<Conn>, max_idle: usize, idle_timeout: Duration) {
+/// Gives `conn` back to pool `pool` on this thread, idle from `now`, unless that already holds
+/// `max_idle`.
+pub(super) fn release(
+    pool: u64,
+    mut conn: Box<Conn>,
+    (max_idle, idle_timeout): (usize, Duration),
+    now: Instant,
+) {
     if max_idle == 0 {
         return;
     }
     conn.reused = true;
-    let now = Instant::now();
     IDLE.with(|lists| {
         let mut lists = lists.borrow_mut();
         let index = match lists.iter().position(|list| list.pool == pool) {

@@ -66,7 +66,7 @@ pub(crate) struct HostPool<B> {
 enum Exchanged {
     /// An HTTP/1.1 connection, now holding the response body; whether the whole request went
     /// out.
-    Http1(Box<Conn>, ResponseHead, bool),
+    Http1(Box<Conn>, Box<ResponseHead>, bool),
     /// A stream of the shared HTTP/2 connection.
     Http2(Response<Incoming>),
 }
@@ -123,7 +123,7 @@ impl<B> HostPool<B> {
 
 impl<B: SendBody> HostPool<B> {
     /// Sends the request of `parts` (its `Host` set; over HTTP/1.1 the target goes in origin
-    /// form) and `body`. `timeout` bounds the whole exchange:
+    /// form) and `body`, starting at `now`. `timeout` bounds the whole exchange:
     /// no response head in time is [`UpstreamFailure::Timeout`], and a body still streaming at
     /// the deadline is cut off (and counted in `timeouts`). The response body returns the
     /// connection to the pool when it ends. `route` names the route in TLS failure logs.
@@ -133,17 +133,17 @@ impl<B: SendBody> HostPool<B> {
         verbatim: &VerbatimFields,
         body: B,
         route: &str,
-        timeout: Duration,
+        (now, timeout): (std::time::Instant, Duration),
         timeouts: &IntCounter,
     ) -> Result<Response<UpstreamBody>, SendError> {
-        let now = tokio::time::Instant::now();
+        let now = tokio::time::Instant::from_std(now);
         // A configured timeout too large to add to the clock means no deadline in practice.
         let deadline = now
             .checked_add(timeout)
             .or_else(|| now.checked_add(FAR_FUTURE))
             .unwrap_or(now);
         let exchanged = self
-            .exchange(parts, verbatim, body, route, deadline)
+            .exchange(parts, verbatim, body, route, (now.into_std(), deadline))
             .await?;
         let timeouts = timeouts.clone();
         Ok(match exchanged {
@@ -160,16 +160,16 @@ impl<B: SendBody> HostPool<B> {
         })
     }
 
-    /// The exchange, by `deadline`: an HTTP/2 stream, or a pooled HTTP/1.1 connection (the
-    /// next one when one turns out closed under a request the upstream cannot have acted on), or
-    /// a new connection.
+    /// The exchange, from `now` by `deadline`: an HTTP/2 stream, or a pooled HTTP/1.1
+    /// connection still fresh at `now` (the next one when one turns out closed under a request
+    /// the upstream cannot have acted on), or a new connection.
     async fn exchange(
         &self,
         parts: &Parts,
         verbatim: &VerbatimFields,
         body: B,
         route: &str,
-        deadline: tokio::time::Instant,
+        (now, deadline): (Instant, tokio::time::Instant),
     ) -> Result<Exchanged, SendError> {
         let mut body = body;
         // Only TLS upstreams negotiate HTTP/2: plaintext pools skip the lock.
@@ -183,7 +183,7 @@ impl<B: SendBody> HostPool<B> {
             }
         }
         let replay = body.in_memory();
-        while let Some(mut conn) = idle::checkout(self.id) {
+        while let Some(mut conn) = idle::checkout(self.id, now) {
             let replay = replay.as_ref();
             match http1::exchange_by(&mut conn, deadline, (parts, verbatim), &mut body, replay)
                 .await

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
@@ -28,11 +28,12 @@ pub(super) struct Returns {
 }
 
 impl Returns {
-    /// Gives `conn` back when its response ended cleanly: the upstream may keep it open and sent
-    /// nothing after the response.
-    fn give_back(self, conn: Box<Conn>, keep_alive: bool) {
+    /// Gives `conn` back, idle from `now`, when its response ended cleanly: the upstream may
+    /// keep it open and sent nothing after the response.
+    fn give_back(self, conn: Box<Conn>, keep_alive: bool, now: Instant) {
         if keep_alive && conn.read.is_empty() {
-            idle::release(self.pool, conn, self.max_idle, self.idle_timeout);
+            let limits = (self.max_idle, self.idle_timeout);
+            idle::release(self.pool, conn, limits, now);
         }
     }
 }
@@ -49,6 +50,9 @@ pub(crate) struct UpstreamBody {
     deadline: tokio::time::Instant,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     timeouts: IntCounter,
+    /// When the last frame was handed over: the end of the body follows it at once, so the
+    /// connection goes back idle from then without another clock read.
+    last_frame: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -123,12 +127,19 @@ impl UpstreamBody {
             deadline,
             sleep: None,
             timeouts,
+            last_frame: None,
         }
     }
 }
 
 impl Source {
-    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, ResponseError>>> {
+    /// The next piece of the body; at its end an HTTP/1.1 connection goes back to the pool,
+    /// idle since `last_frame` (when a frame came just before) or now.
+    fn poll_data(
+        &mut self,
+        cx: &mut Context<'_>,
+        last_frame: Option<Instant>,
+    ) -> Poll<Option<Result<Bytes, ResponseError>>> {
         match self {
             Source::Http1 {
                 conn,
@@ -142,7 +153,8 @@ impl Source {
                 match poll_body(open, remaining, cx) {
                     Poll::Ready(None) => {
                         if let Some(done) = conn.take() {
-                            returns.give_back(done, *keep_alive);
+                            let now = last_frame.unwrap_or_else(Instant::now);
+                            returns.give_back(done, *keep_alive, now);
                         }
                         Poll::Ready(None)
                     }
@@ -178,14 +190,19 @@ impl Body for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ResponseError>>> {
         let this = &mut *self;
-        match this.source.poll_data(cx) {
+        match this.source.poll_data(cx, this.last_frame.take()) {
             Poll::Ready(None) => Poll::Ready(None),
-            // A body that never pauses (an endless fast stream) meets the deadline here.
-            Poll::Ready(Some(Ok(_))) if tokio::time::Instant::now() >= this.deadline => {
-                this.timeouts.inc();
-                Poll::Ready(Some(Err(ResponseError::Timeout)))
+            Poll::Ready(Some(Ok(data))) => {
+                // A body that never pauses (an endless fast stream) meets the deadline here.
+                let now = tokio::time::Instant::now();
+                if now >= this.deadline {
+                    this.timeouts.inc();
+                    return Poll::Ready(Some(Err(ResponseError::Timeout)));
+                }
+                this.last_frame = Some(now.into_std());
+                Poll::Ready(Some(Ok(Frame::data(data))))
             }
-            Poll::Ready(Some(data)) => Poll::Ready(Some(data.map(Frame::data))),
+            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
             Poll::Pending => {
                 let deadline = this.deadline;
                 let sleep = this
@@ -230,7 +247,7 @@ impl Drop for UpstreamBody {
         } = &mut self.source
         {
             if let Some(done) = conn.take() {
-                returns.give_back(done, true);
+                returns.give_back(done, true, Instant::now());
             }
         }
     }
