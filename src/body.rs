@@ -112,10 +112,12 @@ impl Body for ForwardBody {
 }
 
 impl SendBody for ForwardBody {
-    fn in_memory(&self) -> Option<Bytes> {
+    fn take_in_memory(&mut self) -> Option<Bytes> {
         match self {
             ForwardBody::Empty => Some(Bytes::new()),
-            ForwardBody::Full(bytes) => Some(bytes.clone().unwrap_or_default()),
+            // Taken, not cloned: a clone of bytes read into a vector would allocate to share
+            // them.
+            ForwardBody::Full(bytes) => Some(bytes.take().unwrap_or_default()),
             ForwardBody::Stream(_) | ForwardBody::Boxed(_) => None,
         }
     }
@@ -163,12 +165,22 @@ pub(crate) fn set_field(
     name: &http::HeaderName,
     value: &http::HeaderValue,
 ) {
+    set_field_with(response, name, value.as_bytes(), || value.clone());
+}
+
+/// [`set_field`] with the value's bytes (a valid header value), made a `HeaderValue` by
+/// `value` only for a response whose fields are all in its map.
+pub(crate) fn set_field_with(
+    response: &mut http::Response<GatewayBody>,
+    name: &http::HeaderName,
+    bytes: &[u8],
+    value: impl FnOnce() -> http::HeaderValue,
+) {
     let GatewayBody::Upstream(body) = response.body_mut() else {
-        response.headers_mut().insert(name.clone(), value.clone());
+        response.headers_mut().insert(name.clone(), value());
         return;
     };
-    body.verbatim_mut()
-        .push_valid(name.as_str(), value.as_bytes());
+    body.verbatim_mut().push_valid(name.as_str(), bytes);
     let headers = response.headers_mut();
     if !headers.is_empty() {
         headers.remove(name);

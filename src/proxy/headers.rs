@@ -18,7 +18,7 @@ use http::{HeaderMap, Response, Uri};
 use ipnet::IpNet;
 
 use super::authenticate::Identity;
-use super::request_id::X_REQUEST_ID;
+use super::request_id::{RequestId, X_REQUEST_ID};
 use crate::auth::{AppIdentity, Rejection};
 use crate::error::GatewayError;
 use crate::http1::VerbatimFields;
@@ -83,7 +83,7 @@ pub(crate) fn rewrite(
     (parts, lines): (&mut Parts, &mut VerbatimFields),
     names: &IdentityHeaders,
     peer: &Peer,
-    request_id: &HeaderValue,
+    request_id: &RequestId,
     identity: Option<&Identity>,
 ) -> Result<(), GatewayError> {
     let headers = &mut parts.headers;

@@ -71,7 +71,10 @@ impl Gateway {
             error.into_response(record.request_id_str())
         });
         cors::expose(route, &mut response);
-        crate::body::set_field(&mut response, &X_REQUEST_ID, record.request_id());
+        let id = record.request_id();
+        crate::body::set_field_with(&mut response, &X_REQUEST_ID, id.as_bytes(), || {
+            id.to_header_value()
+        });
         record.finish(response.status()); // 8. record
         response
     }

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use http::header::HeaderValue;
+use super::request_id::RequestId;
 use http::{Method, Request, StatusCode, Uri};
 
 use crate::accesslog::{AccessLog, Entry};
@@ -25,7 +25,7 @@ const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
 /// Facts gathered along the pipeline, borrowing from the request's snapshot `'s`. Holds no
 /// secret and no signature.
 pub(crate) struct Record<'s> {
-    request_id: HeaderValue,
+    request_id: RequestId,
     method: Method,
     uri: Uri,
     route: Option<&'s Route>,
@@ -48,7 +48,7 @@ impl<'s> Record<'s> {
     /// went away (status 499).
     pub(crate) fn new<B>(
         request: &Request<B>,
-        request_id: HeaderValue,
+        request_id: RequestId,
         unmatched: &'s RequestMetrics,
         log: &'s AccessLog,
         started: Instant,
@@ -70,14 +70,13 @@ impl<'s> Record<'s> {
     }
 
     /// The request id.
-    pub(crate) fn request_id(&self) -> &HeaderValue {
+    pub(crate) fn request_id(&self) -> &RequestId {
         &self.request_id
     }
 
     /// The request id as text.
     pub(crate) fn request_id_str(&self) -> &str {
-        // Request ids are checked or generated ASCII.
-        self.request_id.to_str().unwrap_or("")
+        self.request_id.as_str()
     }
 
     /// The request matched `route`.

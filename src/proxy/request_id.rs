@@ -37,10 +37,51 @@ fn next() -> u64 {
     })
 }
 
+/// The length of a generated id: `req_` and 32 hex digits.
+const GENERATED_LEN: usize = 36;
+
+/// A request's id: one the gateway made (held inline: no allocation per request) or a valid
+/// inbound `X-Request-Id`, kept. Either is ASCII in a safe alphabet, so it is a valid header
+/// value and needs no escape in a log line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RequestId {
+    Generated([u8; GENERATED_LEN]),
+    Inbound(HeaderValue),
+}
+
+impl RequestId {
+    /// The id's bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            RequestId::Generated(id) => id,
+            RequestId::Inbound(value) => value.as_bytes(),
+        }
+    }
+
+    /// The id as text.
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            RequestId::Generated(id) => std::str::from_utf8(id).unwrap_or_default(),
+            RequestId::Inbound(value) => value.to_str().unwrap_or_default(),
+        }
+    }
+
+    /// The id as a header value, for a header map.
+    pub(crate) fn to_header_value(&self) -> HeaderValue {
+        match self {
+            // `req_` and hex digits: always a valid value.
+            RequestId::Generated(id) => {
+                HeaderValue::from_bytes(id).expect("hex id is a valid header value")
+            }
+            RequestId::Inbound(value) => value.clone(),
+        }
+    }
+}
+
 /// The request id for a request with these headers.
-pub(crate) fn for_request(headers: &HeaderMap) -> HeaderValue {
+pub(crate) fn for_request(headers: &HeaderMap) -> RequestId {
     match headers.get(&X_REQUEST_ID) {
-        Some(value) if is_valid_request_id(value) => value.clone(),
+        Some(value) if is_valid_request_id(value) => RequestId::Inbound(value.clone()),
         _ => generate(),
     }
 }
@@ -56,8 +97,8 @@ pub(crate) fn is_valid_request_id(value: &HeaderValue) -> bool {
 }
 
 /// A new id: `req_` and 32 lower-case hex digits.
-pub(crate) fn generate() -> HeaderValue {
-    let mut id = [0u8; 36];
+pub(crate) fn generate() -> RequestId {
+    let mut id = [0u8; GENERATED_LEN];
     id[..4].copy_from_slice(b"req_");
     // 32 hex digits: 16 from each of two draws, two digits per byte.
     let draws = [next().to_be_bytes(), next().to_be_bytes()];
@@ -67,8 +108,7 @@ pub(crate) fn generate() -> HeaderValue {
             *low = hex_digit(*byte);
         }
     }
-    // Only "req_" and hex digits: always a valid header value.
-    HeaderValue::from_bytes(&id).expect("hex id is a valid header value")
+    RequestId::Generated(id)
 }
 
 /// The lowercase hex digit of the low four bits of `nibble`.
@@ -90,20 +130,25 @@ mod tests {
         let a = generate();
         let b = generate();
         assert_ne!(a, b);
-        assert_eq!(a.len(), 36);
-        assert!(is_valid_request_id(&a));
+        assert_eq!(a.as_bytes().len(), 36);
+        assert!(a.as_str().starts_with("req_"));
+        assert!(is_valid_request_id(&a.to_header_value()));
+        assert_eq!(a.to_header_value().as_bytes(), a.as_bytes());
     }
 
     #[test]
     fn valid_inbound_ids_are_kept_and_bad_ones_replaced() {
         let mut headers = HeaderMap::new();
         headers.insert(&X_REQUEST_ID, HeaderValue::from_static("trace-123"));
-        assert_eq!(for_request(&headers), "trace-123");
+        assert_eq!(for_request(&headers).as_str(), "trace-123");
+        assert_eq!(for_request(&headers).to_header_value(), "trace-123");
         headers.insert(
             &X_REQUEST_ID,
             HeaderValue::from_static("bad id\"with quote"),
         );
-        assert_ne!(for_request(&headers), "bad id\"with quote");
+        let replaced = for_request(&headers);
+        assert_ne!(replaced.as_bytes(), b"bad id\"with quote");
+        assert!(replaced.as_str().starts_with("req_"));
     }
 
     #[test]

@@ -260,10 +260,10 @@ async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let status = error.status();
     let id = request_id::generate();
-    let mut response = GatewayError::Malformed(status).into_response(id.to_str().unwrap_or(""));
+    let mut response = GatewayError::Malformed(status).into_response(id.as_str());
     response
         .headers_mut()
-        .insert(request_id::X_REQUEST_ID.clone(), id);
+        .insert(request_id::X_REQUEST_ID.clone(), id.to_header_value());
     let asked = Asked {
         head: false,
         close: true,

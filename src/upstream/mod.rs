@@ -41,9 +41,10 @@ pub(crate) use self::response::{ResponseError, UpstreamBody};
 pub(crate) trait SendBody:
     Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>> + Send + Unpin + 'static
 {
-    /// The whole body, when it is held in memory: it goes out with the request head, and can
-    /// be sent again on another connection if the first was found closed.
-    fn in_memory(&self) -> Option<Bytes>;
+    /// The whole body, when it is held in memory, taken out (what is left is polled for
+    /// nothing more): it goes out with the request head, and can be sent again on another
+    /// connection if the first was found closed.
+    fn take_in_memory(&mut self) -> Option<Bytes>;
 }
 
 /// Where a route's requests go, resolved when the snapshot is built.

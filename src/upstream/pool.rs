@@ -182,7 +182,7 @@ impl<B: SendBody> HostPool<B> {
                 sent => return sent.map_err(Http2Error::failure),
             }
         }
-        let replay = body.in_memory();
+        let replay = body.take_in_memory();
         while let Some(mut conn) = idle::checkout(self.id, now) {
             let replay = replay.as_ref();
             match http1::exchange_by(&mut conn, deadline, (parts, verbatim), &mut body, replay)

@@ -8,7 +8,7 @@ fn rewrite_merged(
     parts: &mut Parts,
     names: &IdentityHeaders,
     peer: &Peer,
-    request_id: &HeaderValue,
+    request_id: &RequestId,
     identity: Option<&Identity>,
 ) -> Result<(), GatewayError> {
     let mut lines = VerbatimFields::new();
@@ -34,7 +34,7 @@ fn head(uri: &str, headers: HeaderMap) -> Parts {
 /// `headers` of a request to `uri` after [`rewrite`], without identity.
 fn rewritten(uri: &str, headers: HeaderMap, trusted: bool) -> HeaderMap {
     let mut parts = head(uri, headers);
-    let request_id = HeaderValue::from_static("rid");
+    let request_id = RequestId::Inbound(HeaderValue::from_static("rid"));
     rewrite_merged(&mut parts, &identity(), &peer(trusted), &request_id, None).expect("rewrite");
     parts.headers
 }
@@ -179,7 +179,7 @@ fn the_identity_is_injected_after_inbound_copies_are_removed() {
     );
     headers.insert("x_stripe_app_roles", HeaderValue::from_static("admin"));
     let mut parts = head("/api/x", headers);
-    let rid = HeaderValue::from_static("rid");
+    let rid = RequestId::Inbound(HeaderValue::from_static("rid"));
     let names = identity();
     let who = app_identity("usr_1");
     rewrite_merged(&mut parts, &names, &peer(false), &rid, Some(&who)).expect("rewrite");
@@ -201,7 +201,7 @@ fn the_identity_is_injected_after_inbound_copies_are_removed() {
 #[test]
 fn an_identity_that_cannot_be_a_header_value_refuses_the_request() {
     let mut parts = head("/api/x", HeaderMap::new());
-    let rid = HeaderValue::from_static("rid");
+    let rid = RequestId::Inbound(HeaderValue::from_static("rid"));
     let who = app_identity("usr_\u{1}x");
     let refused = rewrite_merged(&mut parts, &identity(), &peer(false), &rid, Some(&who));
     assert_eq!(
@@ -257,7 +257,7 @@ fn cookies_split_by_an_http2_client_travel_as_one_field() {
     parts
         .headers
         .append(COOKIE, HeaderValue::from_static("c=3"));
-    let rid = HeaderValue::from_static("rid");
+    let rid = RequestId::Inbound(HeaderValue::from_static("rid"));
     rewrite_merged(&mut parts, &identity(), &peer(false), &rid, None).expect("rewrite");
     let cookies: Vec<_> = parts.headers.get_all(COOKIE).iter().collect();
     assert_eq!(cookies, ["a=1; b=2; c=3"]);

@@ -10,6 +10,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::proxy::headers;
+use crate::proxy::request_id::RequestId;
 use crate::snapshot::IdentityHeaders;
 
 const CASES: u32 = 512;
@@ -189,7 +190,7 @@ proptest! {
         let (mut parts, ()) = Request::post("/api/x").body(()).expect("request").into_parts();
         parts.headers = inbound(&spoofed, &kept)?;
         let peer = Peer::new("10.0.0.1".parse().expect("ip"), trusted, "http");
-        let request_id = HeaderValue::from_static("rid");
+        let request_id = RequestId::Inbound(HeaderValue::from_static("rid"));
         let mut lines = crate::http1::VerbatimFields::new();
         headers::rewrite((&mut parts, &mut lines), &names, &peer, &request_id, None)
             .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
