@@ -30,7 +30,8 @@ const SHARDS: usize = 16;
 /// One request, as logged. Holds no secret and no signature.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Entry<'a> {
-    pub request_id: &'a str,
+    /// ASCII in a safe alphabet (checked or generated).
+    pub request_id: &'a [u8],
     pub route: &'a str,
     pub method: &'a str,
     pub path: &'a str,
@@ -176,7 +177,7 @@ enum Value<'a> {
     Str(&'a str),
     /// Text that never needs an escape: a request id (checked or generated), a method token, a
     /// fixed code.
-    Plain(&'a str),
+    Plain(&'a [u8]),
     Int(u64),
     Millis(Duration),
 }
@@ -186,9 +187,9 @@ impl Value<'_> {
         match self {
             Value::Str(text) => quoted(out, text),
             Value::Plain(text) => {
-                debug_assert!(!text.bytes().any(needs_escape));
+                debug_assert!(!text.iter().copied().any(needs_escape));
                 out.push(b'"');
-                out.extend_from_slice(text.as_bytes());
+                out.extend_from_slice(text);
                 out.push(b'"');
             }
             Value::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
@@ -231,7 +232,7 @@ macro_rules! name {
 fn each_field(entry: &Entry<'_>, mut emit: impl FnMut(&Name, Value<'_>)) {
     emit(&name!("request_id"), Value::Plain(entry.request_id));
     emit(&name!("route"), Value::Str(entry.route));
-    emit(&name!("method"), Value::Plain(entry.method));
+    emit(&name!("method"), Value::Plain(entry.method.as_bytes()));
     emit(&name!("path"), Value::Str(entry.path));
     emit(&name!("status"), Value::Int(u64::from(entry.status)));
     emit(&name!("duration_ms"), Value::Millis(entry.duration));
@@ -249,7 +250,7 @@ fn each_field(entry: &Entry<'_>, mut emit: impl FnMut(&Name, Value<'_>)) {
     ];
     for (name, value) in &codes {
         if let Some(value) = value {
-            emit(name, Value::Plain(value));
+            emit(name, Value::Plain(value.as_bytes()));
         }
     }
     let strings = [

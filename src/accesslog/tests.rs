@@ -2,7 +2,7 @@ use super::*;
 
 fn entry() -> Entry<'static> {
     Entry {
-        request_id: "req_1",
+        request_id: b"req_1",
         route: "ui",
         method: "POST",
         path: "/api/\"x\"",

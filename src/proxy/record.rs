@@ -131,7 +131,7 @@ impl<'s> Record<'s> {
             .verified
             .and_then(|(keyring, index, _)| keyring.keyring.secrets().get(index).map(|s| s.id()));
         log.write(&Entry {
-            request_id: self.request_id_str(),
+            request_id: self.request_id.as_bytes(),
             route: self.route.map_or(NO_ROUTE, |route| &route.id),
             method: self.method.as_str(),
             path: self.uri.path(),

@@ -99,9 +99,16 @@ pub(super) async fn serve<I: AsyncRead + AsyncWrite + Unpin>(
         write: Vec::with_capacity(1024),
         idle: Box::pin(tokio::time::sleep_until(first_head_by)),
     };
+    // Registered once per connection: waiting between requests costs no registration with
+    // the channel each time.
+    let mut watch = draining.clone();
+    let mut drained = pin!(async move {
+        // A sender gone is a server gone: close as for a drain.
+        let _ = watch.wait_for(|draining| *draining).await;
+    });
     let mut due = Due::Head(first_head_by);
     loop {
-        let head = match read_head(&mut conn, due, settings, draining).await {
+        let head = match read_head(&mut conn, due, settings, drained.as_mut()).await {
             Ok(head) => head,
             Err(NoHead::Closed) => return,
             Err(NoHead::Refused(error)) => {
@@ -202,7 +209,7 @@ async fn read_head<I: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<I>,
     mut due: Due,
     settings: Settings,
-    draining: &mut watch::Receiver<bool>,
+    mut drained: Pin<&mut impl Future<Output = ()>>,
 ) -> Result<Box<RequestHead>, NoHead> {
     let timeouts = settings.timeouts;
     loop {
@@ -234,7 +241,7 @@ async fn read_head<I: AsyncRead + AsyncWrite + Unpin>(
                     tokio::select! {
                         biased;
                         read = fill(&mut conn.io, &mut conn.read) => break Ok(read),
-                        _ = draining.wait_for(|draining| *draining) => return Err(NoHead::Closed),
+                        () = drained.as_mut() => return Err(NoHead::Closed),
                         () = conn.idle.as_mut() => {
                             if Instant::now() >= idle_by {
                                 return Err(NoHead::Closed);

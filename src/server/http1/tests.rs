@@ -243,6 +243,23 @@ async fn draining_closes_a_connection_between_requests() {
 }
 
 #[tokio::test]
+async fn draining_closes_a_connection_idle_after_several_requests() {
+    // The connection waits for the drain once for its whole life: it still hears it after
+    // requests came and went.
+    let (mut client, drain) = connect();
+    for _ in 0..3 {
+        client
+            .write_all(b"GET /open/x HTTP/1.1\r\nhost: gw\r\n\r\n")
+            .await
+            .expect("write");
+        let answer = read_until(&mut client, "}", 1).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    }
+    drain.send_replace(true);
+    assert_eq!(read_to_close(&mut client).await, "");
+}
+
+#[tokio::test]
 async fn a_response_in_flight_when_draining_starts_says_close() {
     let (mut client, drain) = connect();
     drain.send_replace(true);
