@@ -121,6 +121,12 @@ impl SendBody for ForwardBody {
             ForwardBody::Stream(_) | ForwardBody::Boxed(_) => None,
         }
     }
+
+    fn put_back_in_memory(&mut self, bytes: Bytes) {
+        if let ForwardBody::Full(slot @ None) = self {
+            *slot = Some(bytes);
+        }
+    }
 }
 
 /// A response body: one the gateway made, or the upstream's, relayed.

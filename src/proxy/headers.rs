@@ -255,6 +255,8 @@ fn is_underscore_alias(name: &HeaderName) -> bool {
             "trailer",
             "transfer-encoding",
             "upgrade",
+            // The gateway sets it: a CGI-style backend reads `X_Request_Id` as the same field.
+            "x-request-id",
         ]
         .contains(&dashed.as_str())
 }

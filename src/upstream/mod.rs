@@ -45,6 +45,10 @@ pub(crate) trait SendBody:
     /// nothing more): it goes out with the request head, and can be sent again on another
     /// connection if the first was found closed.
     fn take_in_memory(&mut self) -> Option<Bytes>;
+
+    /// Puts back what [`SendBody::take_in_memory`] took, for a sender that polls the body
+    /// itself (a new HTTP/2 connection).
+    fn put_back_in_memory(&mut self, bytes: Bytes);
 }
 
 /// Where a route's requests go, resolved when the snapshot is built.

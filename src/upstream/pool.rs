@@ -183,13 +183,15 @@ impl<B: SendBody> HostPool<B> {
             }
         }
         let replay = body.take_in_memory();
+        let mut now = now;
         while let Some(mut conn) = idle::checkout(self.id, now) {
             let replay = replay.as_ref();
             match http1::exchange_by(&mut conn, deadline, (parts, verbatim), &mut body, replay)
                 .await
             {
                 Ok((head, whole)) => return Ok(Exchanged::Http1(conn, head, whole)),
-                Err(failed) if failed.retry => continue,
+                // The next idle connection is judged fresh as of now, not of the first try.
+                Err(failed) if failed.retry => now = Instant::now(),
                 Err(failed) => return Err(self.failed(failed, route)),
             }
         }
@@ -217,6 +219,10 @@ impl<B: SendBody> HostPool<B> {
                 }
             }
             Connection::Http2(sender) => {
+                // hyper polls the body itself: it gets back the bytes taken for HTTP/1.1.
+                if let Some(bytes) = replay {
+                    body.put_back_in_memory(bytes);
+                }
                 self.http2.share(sender.clone());
                 self.send_http2(sender, parts, verbatim, body, route, deadline)
                     .await

@@ -225,6 +225,8 @@ fn underscore_spellings_of_forwarding_framing_and_hop_by_hop_fields_are_removed(
             "Content_Length",
             "proxy_connection",
             "keep_alive",
+            "X_Request_Id",
+            "x_request_id",
         ] {
             headers.insert(
                 HeaderName::from_bytes(name.as_bytes()).expect("name"),
@@ -241,6 +243,8 @@ fn underscore_spellings_of_forwarding_framing_and_hop_by_hop_fields_are_removed(
         );
         assert_eq!(headers["x_custom_field"], "kept");
         assert_eq!(headers["x-forwarded-for"], "10.1.2.3");
+        assert_eq!(headers.get_all("x-request-id").iter().count(), 1);
+        assert_eq!(headers["x-request-id"], "rid");
     }
 }
 

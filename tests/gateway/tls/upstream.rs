@@ -28,6 +28,9 @@ pub struct SeenTls {
     pub sni: Option<String>,
     /// The gateway presented a client certificate.
     pub client_certificate: bool,
+    /// The request's `content-length`, if it had one, and the body it carried.
+    pub content_length: Option<String>,
+    pub body: Bytes,
 }
 
 #[derive(Clone)]
@@ -104,12 +107,22 @@ impl TlsUpstream {
     ) -> Response<Full<Bytes>> {
         let version = request.version();
         let path = request.uri().path().to_string();
-        let _ = request.into_body().collect().await;
+        let content_length = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string);
+        let body = match request.into_body().collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => Bytes::new(),
+        };
         self.seen.lock().expect("lock").push(SeenTls {
             version,
             path,
             sni,
             client_certificate,
+            content_length,
+            body,
         });
         Response::new(Full::new(Bytes::from_static(br#"{"ok":true}"#)))
     }

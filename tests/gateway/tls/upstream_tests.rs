@@ -183,3 +183,29 @@ async fn an_upstream_choosing_h2_gets_http2_over_one_shared_connection() {
     );
     gateway.stop().await;
 }
+
+#[tokio::test]
+async fn a_signed_body_reaches_an_h2_upstream_whole_on_a_new_connection() {
+    // The first request opens the HTTP/2 connection: its body, held in memory after
+    // verification, must go out whole on it, as on the shared connection after it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ca, leaf, ca_file) = upstream_pki(dir.path(), &["127.0.0.1"]);
+    let upstream = TlsUpstream::start(&leaf, &["h2", "http/1.1"], None).await;
+    let gateway = gateway(&upstream.url(), &key_line("ca_file", &ca_file), "").await;
+    let body = app_body("usr_1", "acct_1");
+    for path in ["/api/first", "/api/second"] {
+        let answer = post_signed(&gateway.url(path), &body, &[]).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.body);
+    }
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for request in &seen {
+        assert_eq!(request.version, Version::HTTP_2);
+        assert_eq!(request.body.as_ref(), &body[..], "{request:?}");
+        if let Some(length) = &request.content_length {
+            assert_eq!(length, &body.len().to_string(), "{request:?}");
+        }
+    }
+    assert_eq!(upstream.connections(), 1);
+    gateway.stop().await;
+}
