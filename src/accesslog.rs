@@ -91,7 +91,7 @@ impl AccessLog {
             LogFormat::Json => json_line(buffer, entry),
             LogFormat::Text => text_line(buffer, entry),
         }
-        (buffer.len() >= FLUSH_AT).then(|| std::mem::replace(buffer, Vec::with_capacity(CAPACITY)))
+        (buffer.len() >= FLUSH_AT).then(|| take_lines(buffer))
     }
 
     /// Writes every buffered line.
@@ -101,8 +101,7 @@ impl AccessLog {
             if buffer.is_empty() {
                 continue;
             }
-            // The shard gets a buffer of full size back, so lines never regrow it.
-            let lines = std::mem::replace(&mut *buffer, Vec::with_capacity(CAPACITY));
+            let lines = take_lines(&mut buffer);
             drop(buffer);
             write_out(&lines);
         }
@@ -129,6 +128,11 @@ impl AccessLog {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The lines of `buffer`, which gets an empty one of full size back (so lines never regrow it).
+fn take_lines(buffer: &mut Vec<u8>) -> Vec<u8> {
+    std::mem::replace(buffer, Vec::with_capacity(CAPACITY))
 }
 
 /// Flushes `log` every [`FLUSH_INTERVAL`] until `stop` resolves, then once more.

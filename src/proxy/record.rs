@@ -5,8 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::request_id::RequestId;
 use http::{Method, Request, StatusCode, Uri};
+
+use super::request_id::RequestId;
 
 use crate::accesslog::{AccessLog, Entry};
 use crate::auth::Verified;

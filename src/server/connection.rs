@@ -103,7 +103,7 @@ impl Connections {
                 settings,
                 &gateway,
                 &peer,
-                &mut draining,
+                &draining,
             )
             .await;
             return;

@@ -89,7 +89,7 @@ pub(super) async fn serve<I: AsyncRead + AsyncWrite + Unpin>(
     settings: Settings,
     gateway: &Gateway,
     peer: &Peer,
-    draining: &mut watch::Receiver<bool>,
+    draining: &watch::Receiver<bool>,
 ) {
     let mut read = BytesMut::with_capacity(READ_CHUNK.max(first.len()));
     read.extend_from_slice(&first);

@@ -102,3 +102,60 @@ pub(crate) fn reap() {
         lists.retain(|list| !list.conns.is_empty());
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio_util::either::Either;
+
+    use super::*;
+
+    const DEADLINE: Duration = Duration::from_secs(5);
+
+    /// A connection to a loopback peer that stays open and silent (kept by the caller).
+    async fn conn() -> (Box<Conn>, TcpStream) {
+        tokio::time::timeout(DEADLINE, async {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let (client, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+            let (peer, _) = accepted.expect("accept");
+            (Conn::new(Either::Left(client.expect("connect"))), peer)
+        })
+        .await
+        .expect("in time")
+    }
+
+    #[tokio::test]
+    async fn a_connection_is_idle_from_the_instant_it_was_given_back() {
+        let (pool, timeout) = (7, Duration::from_secs(10));
+        let now = Instant::now();
+        // Given back 20 s ago: idle for longer than the timeout by the clock, whatever the
+        // clock said when `release` ran.
+        let Some(back) = now.checked_sub(Duration::from_secs(20)) else {
+            return; // a monotonic clock this close to its origin
+        };
+        let (first, _peer) = conn().await;
+        release(pool, first, (4, timeout), back);
+        let just_fresh = back + timeout - Duration::from_millis(1);
+        assert!(
+            checkout(pool, just_fresh).is_some(),
+            "fresh until the timeout"
+        );
+        let (second, _peer) = conn().await;
+        release(pool, second, (4, timeout), back);
+        assert!(
+            checkout(pool, now).is_none(),
+            "expired at the checkout's instant"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_pool_that_keeps_none_takes_nothing_back() {
+        let (conn, _peer) = conn().await;
+        let now = Instant::now();
+        release(8, conn, (0, Duration::from_secs(10)), now);
+        assert!(checkout(8, now).is_none());
+    }
+}

@@ -67,7 +67,7 @@ fn settings() -> Settings {
 /// that starts draining.
 fn connect() -> (DuplexStream, watch::Sender<bool>) {
     let (client, server) = tokio::io::duplex(256 * 1024);
-    let (drain, mut draining) = watch::channel(false);
+    let (drain, draining) = watch::channel(false);
     let gateway = gateway();
     tokio::spawn(async move {
         let peer = Peer::new("203.0.113.7".parse().expect("ip"), false, "http");
@@ -79,7 +79,7 @@ fn connect() -> (DuplexStream, watch::Sender<bool>) {
             settings(),
             &gateway,
             &peer,
-            &mut draining,
+            &draining,
         )
         .await;
     });
