@@ -43,7 +43,129 @@ pub struct AppBody<'a> {
 /// after unescaping), `user_id` and `account_id` strings, `stripe_roles` (optional) an array of
 /// objects whose `id` (optional) is a string. Anything else → `Err(Rejection::MalformedBody)`.
 pub fn parse_app_body(body: &[u8]) -> Result<AppBody<'_>, Rejection> {
+    let text = std::str::from_utf8(body).map_err(|_| Rejection::MalformedBody)?;
+    match flat_app_body(text) {
+        Some(parsed) => Ok(parsed),
+        None => parse_app_body_strict(body),
+    }
+}
+
+/// [`parse_app_body`] without the one-pass reading of flat bodies: every body through the
+/// strict reader.
+pub(crate) fn parse_app_body_strict(body: &[u8]) -> Result<AppBody<'_>, Rejection> {
     parse_strict(body, ObjectSeed(AppBodyVisitor))
+}
+
+/// Most keys a body read by [`flat_app_body`] may have.
+const FLAT_KEYS: usize = 8;
+
+/// The shape nearly every app body has, read in one pass: one object of at most
+/// [`FLAT_KEYS`] distinct keys whose values are all strings, with no escape and no control
+/// character in any key or value, and both ids present. What this accepts, the strict reader
+/// accepts with the same result (a property test holds them together); anything else (`None`)
+/// goes to the strict reader, which decides.
+fn flat_app_body(text: &str) -> Option<AppBody<'_>> {
+    let mut keys = [""; FLAT_KEYS];
+    let mut count = 0usize;
+    let (mut user_id, mut account_id) = (None, None);
+    let mut at = json_whitespace(text, 0);
+    (text.as_bytes().get(at) == Some(&b'{')).then_some(())?;
+    at = json_whitespace(text, at.saturating_add(1));
+    loop {
+        let (key, next) = plain_string(text, at)?;
+        if keys.get(..count)?.contains(&key) {
+            return None;
+        }
+        // Past `FLAT_KEYS` there is no slot: the strict reader takes it.
+        *keys.get_mut(count)? = key;
+        count = count.saturating_add(1);
+        at = json_whitespace(text, next);
+        (text.as_bytes().get(at) == Some(&b':')).then_some(())?;
+        at = json_whitespace(text, at.saturating_add(1));
+        let (value, next) = plain_string(text, at)?;
+        match key {
+            "user_id" => user_id = Some(value),
+            "account_id" => account_id = Some(value),
+            "stripe_roles" => return None,
+            _ => {}
+        }
+        at = json_whitespace(text, next);
+        match text.as_bytes().get(at) {
+            Some(b',') => at = json_whitespace(text, at.saturating_add(1)),
+            Some(b'}') => break,
+            _ => return None,
+        }
+    }
+    (json_whitespace(text, at.saturating_add(1)) == text.len()).then_some(())?;
+    Some(AppBody {
+        user_id: Cow::Borrowed(user_id?),
+        account_id: Cow::Borrowed(account_id?),
+        roles: None,
+    })
+}
+
+/// Where the first `"`, `\\` or control character (U+0000–U+001F) in `bytes` is: eight bytes
+/// at a time, then byte by byte for the last few.
+fn string_stop(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const QUOTES: u64 = 0x2222_2222_2222_2222;
+    const BACKSLASHES: u64 = 0x5c5c_5c5c_5c5c_5c5c;
+    const SPACES: u64 = 0x2020_2020_2020_2020;
+    // `(x - ONES) & !x & HIGH` marks the bytes of `x` that are zero; a borrow can only mark a
+    // byte above one already marked, so the lowest mark is exact, and little-endian order
+    // makes the lowest byte the first. `(x - SPACES) & !x & HIGH` marks bytes below 0x20 alike.
+    let marks = |word: u64| {
+        let quote = word ^ QUOTES;
+        let backslash = word ^ BACKSLASHES;
+        ((quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (word.wrapping_sub(SPACES) & !word))
+            & HIGH
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0usize;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let found = marks(u64::from_le_bytes(word));
+        if found != 0 {
+            let byte = usize::try_from(found.trailing_zeros() / 8).ok()?;
+            return Some(offset.saturating_add(byte));
+        }
+        offset = offset.saturating_add(8);
+    }
+    let tail = chunks.remainder();
+    let byte = tail
+        .iter()
+        .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
+    Some(offset.saturating_add(byte))
+}
+
+/// Where the JSON whitespace starting at `at` ends.
+fn json_whitespace(text: &str, at: usize) -> usize {
+    let rest = text.as_bytes().get(at..).unwrap_or_default();
+    let spaces = rest
+        .iter()
+        .take_while(|&&byte| matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
+        .count();
+    at.saturating_add(spaces)
+}
+
+/// The string starting at `at` and where it ends, if it has no escape and no control character
+/// (its text is then its value).
+fn plain_string(text: &str, at: usize) -> Option<(&str, usize)> {
+    let rest = text.as_bytes().get(at..)?;
+    let (&b'"', rest) = rest.split_first()? else {
+        return None;
+    };
+    // One pass: the closing quote ends it; an escape or a control character first, and the
+    // strict reader decides.
+    let len = string_stop(rest)?;
+    (rest.get(len) == Some(&b'"')).then_some(())?;
+    let start = at.saturating_add(1);
+    let end = start.saturating_add(len);
+    Some((text.get(start..end)?, end.saturating_add(1)))
 }
 
 /// Exactly JS `JSON.stringify({user_id, account_id})`: `{"user_id":"…","account_id":"…"}` with

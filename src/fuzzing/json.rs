@@ -13,6 +13,12 @@ use crate::auth::{parse_app_body, parse_event, AppBody, WebhookEvent};
 pub fn json_body(data: &[u8]) {
     let value: Option<Value> = serde_json::from_slice(data).ok();
     let app = parse_app_body(data).ok();
+    // The one-pass reading of flat bodies decides exactly as the strict reader does.
+    assert_eq!(
+        parse_app_body(data),
+        crate::auth::json::parse_app_body_strict(data),
+        "{data:?}"
+    );
     let event = parse_event(data).ok();
     if app.is_some() || event.is_some() {
         let object = value.as_ref().and_then(Value::as_object);

@@ -4,7 +4,7 @@
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::verbatim::VerbatimFields;
+use super::verbatim::{Received, VerbatimFields};
 use super::Http1Error;
 
 /// Fields the gateway may add to a request head before it is sent on (forwarding, request id,
@@ -38,11 +38,11 @@ pub(super) struct FieldFacts {
 
 /// Which fields skip the map.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Verbatim {
+pub(super) struct Verbatim<'h> {
     /// The names relayed as lines (`verbatim::request_name` or `response_name`).
     pub names: fn(&[u8]) -> bool,
-    /// The size of the head: what the lines can take at most.
-    pub head_len: usize,
+    /// The head the fields were parsed from (its lines are copied from here).
+    pub head: &'h [u8],
     /// `Content-Length` is checked and reported in the facts, but not kept in the map (a
     /// response with a body: its framing is written from the body).
     pub drop_length: bool,
@@ -57,11 +57,12 @@ pub(super) struct Verbatim {
 pub(super) fn scan_fields(
     fields: &[httparse::Header<'_>],
     room: usize,
-    verbatim: Verbatim,
+    verbatim: Verbatim<'_>,
 ) -> Result<(FieldFacts, HeaderMap, VerbatimFields), Http1Error> {
     let mut facts = FieldFacts::default();
     let mut transfer_codings = TransferCodings::default();
     let mut lines = VerbatimFields::new();
+    let mut received = Received::new(verbatim.head);
     // Allocated at its first field, for all of them and `room` more: a head whose fields all
     // go verbatim allocates no map.
     let mut map = HeaderMap::new();
@@ -112,7 +113,7 @@ pub(super) fn scan_fields(
                 transfer_codings.add(field.value)?;
             }
             _ if (verbatim.names)(name) => {
-                lines.push(name, field.value, verbatim.head_len);
+                received.push(&mut lines, name, field.value);
                 continue;
             }
             _ => {}
@@ -122,6 +123,7 @@ pub(super) fn scan_fields(
         }
         map.append(header_name(name)?, header_value(field.value)?);
     }
+    received.flush(&mut lines);
     facts.chunked = transfer_codings.decide()?;
     if facts.connection_names {
         std::mem::take(&mut lines).merge_into(&mut map);

@@ -62,23 +62,24 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>,
     if head_len > limits.max_header_bytes {
         return Err(Http1Error::HeadTooLarge);
     }
-    if has_bare_lf(buf.get(..head_len).unwrap_or_default()) {
+    let head = buf.get(..head_len).unwrap_or_default();
+    if has_bare_lf(head) {
         return Err(Http1Error::BareLineFeed);
     }
-    build(&request, head_len, limits).map(Status::Complete)
+    build(&request, head, limits).map(Status::Complete)
 }
 
 /// Checks a complete head's request line and fields, and makes the `RequestHead`.
 fn build(
     request: &httparse::Request<'_, '_>,
-    head_len: usize,
+    head: &[u8],
     limits: &Limits,
 ) -> Result<RequestHead, Http1Error> {
     let (method, target, version) = request_line(request, limits)?;
     let form = target_form(method, target.as_bytes())?;
     let lines = Verbatim {
         names: verbatim::request_name,
-        head_len,
+        head,
         drop_length: false,
         hold_request_fields: true,
     };
@@ -105,7 +106,7 @@ fn build(
     Ok(RequestHead {
         parts,
         verbatim,
-        head_len,
+        head_len: head.len(),
         framing,
         keep_alive: !facts.close && (version == Version::HTTP_11 || facts.keep_alive),
         expect_continue: facts.expect_continue && version == Version::HTTP_11,

@@ -93,7 +93,7 @@ pub fn parse_response(
     }
     let lines = Verbatim {
         names: verbatim::response_name,
-        head_len,
+        head: buf.get(..head_len).unwrap_or_default(),
         // A body's length is written from the body; a bodiless answer keeps the one declared.
         drop_length: !is_bodiless(method, status),
         hold_request_fields: false,

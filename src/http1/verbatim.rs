@@ -94,22 +94,31 @@ impl VerbatimFields {
     /// field, with `ADDED` more for the fields the gateway adds, so that the lines are written
     /// into one allocation.
     pub(crate) fn push(&mut self, name: &[u8], value: &[u8], room: usize) {
+        self.reserve_first(room);
+        self.lines.extend_from_slice(name);
+        self.lines.extend_from_slice(b": ");
+        self.note(name, self.lines.len(), value.len());
+        self.lines.extend_from_slice(value);
+        self.lines.extend_from_slice(b"\r\n");
+    }
+
+    /// At the first field, room for the whole head and the fields the gateway adds.
+    fn reserve_first(&mut self, room: usize) {
         /// Room for the fields the gateway adds (forwarding, request id, identity, `Host`).
         const ADDED: usize = 512;
         if self.lines.capacity() == 0 {
             self.lines.reserve(room.saturating_add(ADDED));
         }
+    }
+
+    /// Notes what the lines must remember of a field named `name` whose value (`len` bytes)
+    /// is, or is about to be, at `at` in the lines.
+    fn note(&mut self, name: &[u8], at: usize, len: usize) {
         self.has_date |= name.eq_ignore_ascii_case(b"date");
-        self.lines.extend_from_slice(name);
-        self.lines.extend_from_slice(b": ");
         if name.len() == 16 && name.eq_ignore_ascii_case(b"stripe-signature") {
-            let start = self.lines.len();
-            self.signature
-                .get_or_insert((start, start.saturating_add(value.len())));
+            self.signature.get_or_insert((at, at.saturating_add(len)));
             self.signature_lines = self.signature_lines.saturating_add(1);
         }
-        self.lines.extend_from_slice(value);
-        self.lines.extend_from_slice(b"\r\n");
     }
 
     /// Appends a field the gateway sets itself. `name` must be a valid field name (a
@@ -172,6 +181,73 @@ impl VerbatimFields {
                 headers.append(name, value);
             }
         }
+    }
+}
+
+/// Fields of a received head going into [`VerbatimFields`]: a line received exactly as
+/// `name: value` CRLF is the line the gateway would write, so consecutive ones are copied from
+/// the head in one piece; any other (other whitespace, a bare LF) is written out field by field.
+pub(crate) struct Received<'h> {
+    head: &'h [u8],
+    /// The received bytes not yet copied: `head[start..end]`.
+    run: (usize, usize),
+    /// The size of the head (see [`VerbatimFields::push`]).
+    room: usize,
+}
+
+impl<'h> Received<'h> {
+    /// Fields of `head`, the bytes httparse parsed them from.
+    pub(crate) fn new(head: &'h [u8]) -> Self {
+        Received {
+            head,
+            run: (0, 0),
+            room: head.len(),
+        }
+    }
+
+    /// Appends the field `name: value` (slices of the head) to `lines`.
+    pub(crate) fn push(&mut self, lines: &mut VerbatimFields, name: &[u8], value: &[u8]) {
+        let Some((start, value_start, end)) = self.line_of(name, value) else {
+            self.flush(lines);
+            lines.push(name, value, self.room);
+            return;
+        };
+        if self.run.1 != start {
+            self.flush(lines);
+            self.run = (start, start);
+        }
+        // Where the value lands once the run is copied after what the lines hold now.
+        let at = lines
+            .lines
+            .len()
+            .saturating_add(value_start.saturating_sub(self.run.0));
+        lines.note(name, at, value.len());
+        self.run.1 = end;
+    }
+
+    /// Copies what is left of the run; the lines are complete.
+    pub(crate) fn flush(&mut self, lines: &mut VerbatimFields) {
+        let (start, end) = std::mem::take(&mut self.run);
+        if let Some(run) = self.head.get(start..end).filter(|run| !run.is_empty()) {
+            lines.reserve_first(self.room);
+            lines.lines.extend_from_slice(run);
+        }
+    }
+
+    /// Where the line of `name: value` starts, where its value starts and where it ends
+    /// (after the CRLF) in the head, if it was received exactly as the gateway writes it.
+    fn line_of(&self, name: &[u8], value: &[u8]) -> Option<(usize, usize, usize)> {
+        let base = self.head.as_ptr() as usize;
+        let start = (name.as_ptr() as usize).checked_sub(base)?;
+        let value_start = (value.as_ptr() as usize).checked_sub(base)?;
+        let separator = start.checked_add(name.len())?;
+        let value_end = value_start.checked_add(value.len())?;
+        let end = value_end.checked_add(2)?;
+        // Slices that lie inside the head are its bytes at these offsets; any other fails a
+        // bound here.
+        let exact = self.head.get(separator..value_start)? == b": "
+            && self.head.get(value_end..end)? == b"\r\n";
+        exact.then_some((start, value_start, end))
     }
 }
 

@@ -176,3 +176,110 @@ fn default_payload_round_trips_through_the_strict_parser() {
         parse_app_body(&payload).map(|b| (b.user_id.into_owned(), b.account_id.into_owned()));
     assert_eq!(parsed, Ok((user_id.to_owned(), "acct_x".to_owned())));
 }
+
+#[test]
+fn flat_bodies_are_read_in_one_pass_and_borrowed() {
+    let text = " {\"account_id\" : \"acct_1\",\n\"x\":\"\u{7f}é\", \"user_id\":\"usr_1\"}\t";
+    let parsed = flat_app_body(text).expect("a flat body");
+    assert!(matches!(parsed.user_id, Cow::Borrowed("usr_1")));
+    assert!(matches!(parsed.account_id, Cow::Borrowed("acct_1")));
+    assert_eq!(Ok(parsed), parse_app_body_strict(text.as_bytes()));
+}
+
+#[test]
+fn what_a_flat_read_cannot_decide_goes_to_the_strict_reader() {
+    for text in [
+        r#"{"user_id":"u","account_id":"a","user_id":"v"}"#,
+        r#"{"user_id":"u\u0041","account_id":"a"}"#,
+        "{\"user_id\":\"u\u{1}\",\"account_id\":\"a\"}",
+        r#"{"user_id":"u","account_id":"a","stripe_roles":[]}"#,
+        r#"{"user_id":"u","account_id":"a","n":1}"#,
+        r#"{"user_id":"u","account_id":"a",}"#,
+        r#"{"user_id":"u","account_id":"a"}x"#,
+        r#"{"user_id":"u"}"#,
+        r#"{"a":"","b":"","c":"","d":"","e":"","f":"","g":"","user_id":"u","account_id":"a"}"#,
+        "{}",
+        "",
+    ] {
+        assert_eq!(flat_app_body(text), None, "{text}");
+    }
+}
+
+/// A JSON-ish object written by hand: keys may repeat, strings may hold escapes, quotes and
+/// control characters, values may be other than strings, whitespace anywhere.
+fn jsonish_object() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let key = prop_oneof![
+        Just("user_id".to_owned()),
+        Just("account_id".to_owned()),
+        Just("stripe_roles".to_owned()),
+        Just("user\\u005fid".to_owned()),
+        "[a-z_]{0,4}",
+    ];
+    let value = prop_oneof![
+        "[ -~é\u{7f}\u{1}\\\\\"]{0,8}".prop_map(|text| format!("\"{text}\"")),
+        Just("1".to_owned()),
+        Just("[]".to_owned()),
+        Just("[{\"id\":\"admin\"}]".to_owned()),
+        Just("null".to_owned()),
+    ];
+    let space = prop_oneof![
+        Just(""),
+        Just(" "),
+        Just("\n"),
+        Just("\t\r"),
+        Just("\u{a0}")
+    ];
+    (
+        proptest::collection::vec((key, value, space.clone()), 0..11),
+        space.clone(),
+        space,
+        any::<bool>(),
+    )
+        .prop_map(|(fields, before, after, trailing_comma)| {
+            let fields: Vec<String> = fields
+                .into_iter()
+                .map(|(key, value, space)| format!("{space}\"{key}\"{space}:{space}{value}{space}"))
+                .collect();
+            let comma = if trailing_comma { "," } else { "" };
+            format!("{before}{{{}{comma}}}{after}", fields.join(","))
+        })
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_one_pass_reading_decides_as_the_strict_reader(text in jsonish_object()) {
+        let flat = flat_app_body(&text);
+        let strict = parse_app_body_strict(text.as_bytes());
+        if let Some(flat) = &flat {
+            proptest::prop_assert_eq!(Ok(flat), strict.as_ref(), "{}", text);
+        }
+        proptest::prop_assert_eq!(parse_app_body(text.as_bytes()), strict, "{}", text);
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn the_word_scan_stops_where_a_byte_scan_does(
+        bytes in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::strategy::Just(b'"'),
+                proptest::strategy::Just(b'\\'),
+                0u8..0x20,
+                0x20u8..=0xff,
+                proptest::strategy::Just(0x7fu8),
+                proptest::strategy::Just(0x80u8),
+            ],
+            0..40,
+        ),
+        filler in 0usize..24,
+    ) {
+        // Mostly plain bytes before the stop, so that words without a stop are exercised.
+        let mut input = vec![b'a'; filler];
+        input.extend_from_slice(&bytes);
+        let expected = input
+            .iter()
+            .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20);
+        proptest::prop_assert_eq!(string_stop(&input), expected);
+    }
+}

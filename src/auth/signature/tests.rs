@@ -203,3 +203,22 @@ fn stripe_node_divergences_are_pinned() {
         assert_eq!(parse_err(&value), expected, "{value:?}");
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn the_word_check_of_header_text_agrees_with_a_byte_check(
+        bytes in proptest::collection::vec(
+            proptest::prop_oneof![
+                30 => 0x20u8..=0x7e,
+                1 => proptest::num::u8::ANY,
+                1 => proptest::strategy::Just(0x7fu8),
+                1 => proptest::strategy::Just(0x1fu8),
+                1 => proptest::strategy::Just(0x80u8),
+            ],
+            0..40,
+        ),
+    ) {
+        let expected = bytes.iter().all(|byte| (0x20..=0x7e).contains(byte));
+        proptest::prop_assert_eq!(is_header_text(&bytes), expected);
+    }
+}

@@ -131,3 +131,95 @@ fn no_name_the_gateway_reads_sets_or_strips_is_relayed_verbatim() {
         assert_eq!(*name, name.to_ascii_lowercase());
     }
 }
+
+/// The lines a head's verbatim fields become when parsed, and the same fields pushed one by
+/// one, as the codec would without copying runs.
+fn received_and_pushed(head: &[u8]) -> (VerbatimFields, VerbatimFields) {
+    let mut slots = [httparse::EMPTY_HEADER; 32];
+    let mut request = httparse::Request::new(&mut slots);
+    let status = request.parse(head).expect("a valid head");
+    assert!(status.is_complete());
+    let (mut received, mut pushed) = (VerbatimFields::new(), VerbatimFields::new());
+    let mut run = Received::new(head);
+    for field in request.headers.iter() {
+        if request_name(field.name.as_bytes()) {
+            run.push(&mut received, field.name.as_bytes(), field.value);
+            pushed.push(field.name.as_bytes(), field.value, head.len());
+        }
+    }
+    run.flush(&mut received);
+    (received, pushed)
+}
+
+#[test]
+fn received_lines_are_copied_in_runs_and_read_as_if_pushed() {
+    let head = b"POST /api/x HTTP/1.1\r\n\
+        Host: a.example\r\n\
+        User-Agent: curl/8\r\n\
+        Accept: */*\r\n\
+        Content-Length: 2\r\n\
+        Stripe-Signature: t=1,v1=ab\r\n\
+        content-type:application/json\r\n\
+        Accept-Language:  en \r\n\
+        Cookie: a=1\r\n\
+        Referer: \r\n\
+        \r\n";
+    let (received, pushed) = received_and_pushed(head);
+    assert_eq!(
+        received.as_bytes(),
+        &b"User-Agent: curl/8\r\nAccept: */*\r\nStripe-Signature: t=1,v1=ab\r\n\
+        content-type: application/json\r\nAccept-Language: en\r\nCookie: a=1\r\nReferer: \r\n"[..]
+    );
+    assert_eq!(received, pushed);
+    assert_eq!(received.stripe_signature(), (Some(&b"t=1,v1=ab"[..]), 1));
+}
+
+#[test]
+fn the_signature_is_found_wherever_its_run_starts() {
+    for head in [
+        &b"GET / HTTP/1.1\r\nStripe-Signature: t=1,v1=cd\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nAccept: x\r\nHost: h\r\nstripe-signature: t=1,v1=cd\r\nAccept: y\r\n\r\n",
+        b"GET / HTTP/1.1\r\nAccept:x\r\nstripe-signature:t=1,v1=cd\r\nStripe-Signature: t=2\r\n\r\n",
+    ] {
+        let (received, pushed) = received_and_pushed(head);
+        assert_eq!(received, pushed, "{}", String::from_utf8_lossy(head));
+        assert_eq!(received.stripe_signature().0, Some(&b"t=1,v1=cd"[..]));
+    }
+}
+
+#[test]
+fn slices_from_elsewhere_are_pushed_not_copied_from_the_head() {
+    let head = b"GET / HTTP/1.1\r\nAccept: x\r\n\r\n";
+    let mut lines = VerbatimFields::new();
+    let mut run = Received::new(head);
+    run.push(&mut lines, b"Accept", b"elsewhere");
+    run.flush(&mut lines);
+    assert_eq!(lines.as_bytes(), b"Accept: elsewhere\r\n");
+}
+
+proptest::proptest! {
+    #[test]
+    fn any_spacing_of_received_fields_reads_as_if_pushed(
+        fields in proptest::collection::vec(
+            (
+                proptest::sample::select(vec![
+                    "Accept", "user-agent", "Host", "Content-Length", "Stripe-Signature",
+                    "X-Other", "cookie", "Date",
+                ]),
+                "[!-~]{0,6}",
+                proptest::sample::select(vec![": ", ":", ":  ", ":\t"]),
+                proptest::sample::select(vec!["", " ", "\t"]),
+            ),
+            0..8,
+        ),
+    ) {
+        let mut head = b"GET / HTTP/1.1\r\n".to_vec();
+        for (name, value, separator, trailing) in &fields {
+            let value = if *name == "Content-Length" { "1" } else { value.as_str() };
+            head.extend_from_slice(format!("{name}{separator}{value}{trailing}\r\n").as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        let (received, pushed) = received_and_pushed(&head);
+        proptest::prop_assert_eq!(received, pushed);
+    }
+}
