@@ -196,6 +196,15 @@ impl Value<'_> {
                 out.extend_from_slice(text);
                 out.push(b'"');
             }
+            // A status code has three digits: written without a formatter.
+            Value::Int(n @ 100..=999) => {
+                let n = *n as u16;
+                out.extend_from_slice(&[
+                    ascii_digit(u32::from(n / 100)),
+                    ascii_digit(u32::from(n / 10)),
+                    ascii_digit(u32::from(n)),
+                ]);
+            }
             Value::Int(n) => out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
             Value::Millis(duration) => {
                 // In 64-bit arithmetic (`as_micros` is a u128, whose division is a call).
@@ -272,12 +281,8 @@ fn each_field(entry: &Entry<'_>, mut emit: impl FnMut(&Name, Value<'_>)) {
 fn quoted(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let mut rest = text.as_bytes();
-    // Most values need no escape at all: one pass without early exit (which the compiler
-    // vectorizes), then one copy.
-    if !rest
-        .iter()
-        .fold(false, |any, &byte| any | needs_escape(byte))
-    {
+    // Most values need no escape at all: one check, then one copy.
+    if !any_needs_escape(rest) {
         out.extend_from_slice(rest);
         out.push(b'"');
         return;
@@ -296,6 +301,16 @@ fn quoted(out: &mut Vec<u8>, text: &str) {
     }
     out.extend_from_slice(rest);
     out.push(b'"');
+}
+
+/// Whether any byte of `bytes` [needs an escape](needs_escape).
+fn any_needs_escape(bytes: &[u8]) -> bool {
+    use crate::words::{any, below, equal};
+    any(
+        bytes,
+        |word| below(word, 0x20) | equal(word, b'"') | equal(word, b'\\') | equal(word, 0x7f),
+        needs_escape,
+    )
 }
 
 fn needs_escape(byte: u8) -> bool {

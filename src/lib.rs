@@ -54,3 +54,4 @@ mod store;
 mod telemetry;
 mod tls;
 mod upstream;
+mod words;

@@ -87,3 +87,31 @@ fn quoted_values_escape_exactly_what_json_needs_and_copy_the_rest() {
         assert_eq!(String::from_utf8(out).expect("utf-8"), expected, "{text:?}");
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn the_word_check_for_escapes_agrees_with_a_byte_check(
+        bytes in proptest::collection::vec(
+            proptest::prop_oneof![
+                30 => 0x20u8..=0x7e,
+                1 => proptest::num::u8::ANY,
+                1 => proptest::strategy::Just(b'"'),
+                1 => proptest::strategy::Just(b'\\'),
+                1 => proptest::strategy::Just(0x7fu8),
+                1 => proptest::strategy::Just(0x1fu8),
+                1 => proptest::strategy::Just(0x80u8),
+            ],
+            0..40,
+        ),
+    ) {
+        let expected = bytes.iter().copied().any(needs_escape);
+        proptest::prop_assert_eq!(any_needs_escape(&bytes), expected);
+    }
+
+    #[test]
+    fn integers_are_written_in_decimal(n in proptest::prop_oneof![0u64..1200, proptest::num::u64::ANY]) {
+        let mut out = Vec::new();
+        Value::Int(n).write(&mut out);
+        proptest::prop_assert_eq!(out, n.to_string().into_bytes());
+    }
+}

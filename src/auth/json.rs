@@ -104,42 +104,14 @@ fn flat_app_body(text: &str) -> Option<AppBody<'_>> {
     })
 }
 
-/// Where the first `"`, `\\` or control character (U+0000–U+001F) in `bytes` is: eight bytes
-/// at a time, then byte by byte for the last few.
+/// Where the first `"`, `\\` or control character (U+0000–U+001F) in `bytes` is.
 fn string_stop(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const QUOTES: u64 = 0x2222_2222_2222_2222;
-    const BACKSLASHES: u64 = 0x5c5c_5c5c_5c5c_5c5c;
-    const SPACES: u64 = 0x2020_2020_2020_2020;
-    // `(x - ONES) & !x & HIGH` marks the bytes of `x` that are zero; a borrow can only mark a
-    // byte above one already marked, so the lowest mark is exact, and little-endian order
-    // makes the lowest byte the first. `(x - SPACES) & !x & HIGH` marks bytes below 0x20 alike.
-    let marks = |word: u64| {
-        let quote = word ^ QUOTES;
-        let backslash = word ^ BACKSLASHES;
-        ((quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (word.wrapping_sub(SPACES) & !word))
-            & HIGH
-    };
-    let mut chunks = bytes.chunks_exact(8);
-    let mut offset = 0usize;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let found = marks(u64::from_le_bytes(word));
-        if found != 0 {
-            let byte = usize::try_from(found.trailing_zeros() / 8).ok()?;
-            return Some(offset.saturating_add(byte));
-        }
-        offset = offset.saturating_add(8);
-    }
-    let tail = chunks.remainder();
-    let byte = tail
-        .iter()
-        .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
-    Some(offset.saturating_add(byte))
+    use crate::words::{below, equal, find};
+    find(
+        bytes,
+        |word| equal(word, b'"') | equal(word, b'\\') | below(word, 0x20),
+        |byte| byte == b'"' || byte == b'\\' || byte < 0x20,
+    )
 }
 
 /// Where the JSON whitespace starting at `at` ends.

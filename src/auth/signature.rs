@@ -154,27 +154,12 @@ pub fn signature_header(secrets: &[&Secret], timestamp: i64, payload: &[u8]) -> 
 /// Visible ASCII and space. Tabs and other controls have no business in this header, and
 /// rejecting them keeps one canonical reading of the value.
 fn is_header_text(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    const SPACES: u64 = 0x2020_2020_2020_2020;
-    const DELETES: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    // Per byte, the high bit of: the byte itself (0x80 and up), the byte minus 0x20 (below
-    // 0x20) and the zero test of the byte xor 0x7f (DEL). A borrow between bytes only starts
-    // at a byte already marked, so the answer (any mark at all) is exact.
-    let mut chunks = bytes.chunks_exact(8);
-    let mut marks = 0u64;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let word = u64::from_le_bytes(word);
-        let delete = word ^ DELETES;
-        marks |= word | word.wrapping_sub(SPACES) | (delete.wrapping_sub(ONES) & !delete);
-    }
-    let tail = chunks
-        .remainder()
-        .iter()
-        .fold(true, |text, byte| text & (0x20..=0x7e).contains(byte));
-    marks & HIGH == 0 && tail
+    use crate::words::{any, below, equal, high};
+    !any(
+        bytes,
+        |word| high(word) | below(word, 0x20) | equal(word, 0x7f),
+        |byte| !(0x20..=0x7e).contains(&byte),
+    )
 }
 
 /// `^(0|[1-9][0-9]{0,11})$` → the value; twelve digits always fit in an `i64` (checked anyway).

@@ -125,9 +125,14 @@ impl VerbatimFields {
     /// `HeaderName`'s text); `value` is checked as `HeaderValue` checks one (no control byte
     /// but tab): if it fails, nothing is appended and the answer is `false`.
     pub fn push_field(&mut self, name: &str, value: &[u8]) -> bool {
-        let valid = value.iter().fold(true, |valid, &byte| {
-            valid & ((byte >= 0x20 && byte != 0x7f) | (byte == b'\t'))
-        });
+        use crate::words::{any, below, equal};
+        // No control byte at all (the usual case) is checked a word at a time; a tab is let
+        // through by the byte check.
+        let control = |byte: u8| byte < 0x20 || byte == 0x7f;
+        let valid = !any(value, |word| below(word, 0x20) | equal(word, 0x7f), control)
+            || value.iter().fold(true, |valid, &byte| {
+                valid & ((byte >= 0x20 && byte != 0x7f) | (byte == b'\t'))
+            });
         if valid {
             self.push(name.as_bytes(), value, 0);
         }

@@ -223,3 +223,22 @@ proptest::proptest! {
         proptest::prop_assert_eq!(received, pushed);
     }
 }
+
+#[test]
+fn fields_the_gateway_sets_are_refused_with_a_control_byte_and_kept_with_a_tab() {
+    let mut lines = VerbatimFields::new();
+    assert!(lines.push_field("x-a", b"tab\tinside and obs-text \xe9 after eight bytes"));
+    assert!(lines.push_field("x-b", b""));
+    for bad in [
+        &b"usr\x01"[..],
+        b"0123456789\x7f",
+        b"line\r\nX-Injected: 1",
+        b"nul\0",
+    ] {
+        assert!(!lines.push_field("x-c", bad), "{bad:?}");
+    }
+    assert_eq!(
+        lines.as_bytes(),
+        &b"x-a: tab\tinside and obs-text \xe9 after eight bytes\r\nx-b: \r\n"[..]
+    );
+}
