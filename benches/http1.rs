@@ -71,7 +71,7 @@ fn encoding(c: &mut Criterion) {
     let Ok(Status::Complete(request)) = parse_request(SIGNED_REQUEST, &limits) else {
         panic!("the bench request parses");
     };
-    let mut upstream = request.parts.headers.clone();
+    let mut upstream = request.head.parts.headers.clone();
     // What the pipeline adds before forwarding.
     upstream.insert("x-forwarded-for", HeaderValue::from_static("127.0.0.1"));
     upstream.insert(

@@ -37,14 +37,18 @@ pub fn http1_request(data: &[u8]) {
     }
     let shorter = parse_request(&buf[..head_len - 1], &limits);
     assert!(!matches!(shorter, Ok(Status::Complete(_))));
-    let parts = &head.parts;
+    let parts = &head.head.parts;
     // `Host` and `Content-Length` are held beside the verbatim lines: read them all together.
     let all = head.all_fields();
     let hosts = all.get_all(HOST).iter().count();
     // At most one `Host`; none is taken too (the codec's documented leniency).
     assert!(hosts <= 1);
     check_framing(&all, head.framing, false, false);
-    check_verbatim(&head.verbatim, &parts.headers, crate::http1::request_name);
+    check_verbatim(
+        &head.head.verbatim,
+        &parts.headers,
+        crate::http1::request_name,
+    );
     if parts.version == Version::HTTP_10 && !all.contains_key(CONNECTION) {
         assert!(!head.keep_alive);
     }
@@ -62,23 +66,26 @@ pub fn http1_request(data: &[u8]) {
         head.framing,
         close,
     );
-    if let Some(host) = head.verbatim.clone().take_host() {
+    if let Some(host) = head.head.verbatim.clone().take_host() {
         append_field(&mut out, b"host", host.as_bytes());
     }
-    append_lines(&mut out, head.verbatim.as_bytes());
+    append_lines(&mut out, head.head.verbatim.as_bytes());
     let again = match parse_request(&out, &roomy()) {
         Ok(Status::Complete(again)) => again,
         other => panic!("{out:?} written from {buf:?} reads as {other:?}"),
     };
     assert_eq!(again.head_len, out.len());
-    assert_eq!(again.parts.method, parts.method);
-    assert_eq!(again.parts.uri.path_and_query(), Some(target));
+    assert_eq!(again.head.parts.method, parts.method);
+    assert_eq!(again.head.parts.uri.path_and_query(), Some(target));
     assert_eq!(again.framing, head.framing);
     assert_eq!(again.keep_alive, head.keep_alive);
     // A `Connection` that named fields sent them all to the map; written back without those
     // tokens, they come back as lines. Either way the message holds the same fields.
-    if !head.verbatim.as_bytes().is_empty() {
-        assert_eq!(again.verbatim.as_bytes(), head.verbatim.as_bytes());
+    if !head.head.verbatim.as_bytes().is_empty() {
+        assert_eq!(
+            again.head.verbatim.as_bytes(),
+            head.head.verbatim.as_bytes()
+        );
     }
     assert_eq!(end_to_end(&again.all_fields()), end_to_end(&all));
 }

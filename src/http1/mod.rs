@@ -70,7 +70,7 @@ pub use encode::{
     ChunkSizeLine, CHUNK_END, LAST_CHUNK,
 };
 pub use error::Http1Error;
-pub use request::{parse_request, RequestHead};
+pub use request::{parse_request, Head, RequestHead};
 pub use response::{parse_response, ResponseHead, ResponseStart};
 pub use verbatim::{request_name, response_name, VerbatimFields, REQUEST_NAMES, RESPONSE_NAMES};
 

@@ -11,15 +11,34 @@ use super::fields::{has_bare_lf, scan_fields, valid_host, FieldFacts, Verbatim, 
 use super::verbatim::{self, VerbatimFields};
 use super::{BodyFraming, Http1Error, Limits, Status, MAX_HEADERS_CAP};
 
-/// A parsed, checked request head.
+/// What the pipeline takes of a request head: method, target, version and fields. It travels
+/// boxed, from the codec through every phase to the upstream, so that handing it on moves a
+/// pointer.
 #[derive(Debug)]
-pub struct RequestHead {
-    /// Method, URI, version and headers, as the pipeline takes them. The received
-    /// `Content-Length` / `Transfer-Encoding` fields stay in `headers`; [`Self::framing`] is
-    /// the decision. For an absolute-form target, `Host` holds the target's authority.
+pub struct Head {
+    /// Method, URI, version and headers. The received `Content-Length` / `Transfer-Encoding`
+    /// fields stay in `headers`; [`RequestHead::framing`] is the decision. For an
+    /// absolute-form target, `Host` holds the target's authority.
     pub parts: http::request::Parts,
     /// The fields relayed as received (`verbatim`), which are not in `parts.headers`.
     pub verbatim: VerbatimFields,
+}
+
+impl Head {
+    /// A head of `parts` alone (no field relayed verbatim), as HTTP/2 requests arrive.
+    pub fn of_parts(parts: http::request::Parts) -> Box<Head> {
+        Box::new(Head {
+            parts,
+            verbatim: VerbatimFields::new(),
+        })
+    }
+}
+
+/// A parsed, checked request head.
+#[derive(Debug)]
+pub struct RequestHead {
+    /// The head the pipeline takes.
+    pub head: Box<Head>,
     /// Bytes the head took in the buffer (leading empty lines included); the body starts there.
     pub head_len: usize,
     /// How the body is delimited: `Length` (0 when no framing field was sent) or `Chunked`.
@@ -38,8 +57,8 @@ impl RequestHead {
     /// (and the held `Host` and `Content-Length`) merged in. For tests and diagnostics; the
     /// request path keeps them apart.
     pub fn all_fields(&self) -> http::HeaderMap {
-        let mut headers = self.parts.headers.clone();
-        self.verbatim.clone().merge_into(&mut headers);
+        let mut headers = self.head.parts.headers.clone();
+        self.head.verbatim.clone().merge_into(&mut headers);
         headers
     }
 }
@@ -104,8 +123,7 @@ fn build(
     parts.version = version;
     parts.headers = headers;
     Ok(RequestHead {
-        parts,
-        verbatim,
+        head: Box::new(Head { parts, verbatim }),
         head_len: head.len(),
         framing,
         keep_alive: !facts.close && (version == Version::HTTP_11 || facts.keep_alive),

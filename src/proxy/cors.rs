@@ -2,14 +2,15 @@
 //! authenticated, never forwarded; every other response of such a route, errors included, is
 //! made readable by the UI extension. The rules are in `src/cors.rs`.
 
-use http::{Request, Response, StatusCode};
+use http::request::Parts;
+use http::{Response, StatusCode};
 
 use crate::body::GatewayBody;
 use crate::snapshot::Route;
 
 /// The gateway's answer when `request` is a preflight on a CORS `route`.
-pub(super) fn preflight<B>(route: &Route, request: &Request<B>) -> Option<Response<GatewayBody>> {
-    if !(route.cors && crate::cors::is_preflight(request.method(), request.headers())) {
+pub(super) fn preflight(route: &Route, request: &Parts) -> Option<Response<GatewayBody>> {
+    if !(route.cors && crate::cors::is_preflight(&request.method, &request.headers)) {
         return None;
     }
     let mut response = Response::new(GatewayBody::Empty);

@@ -14,27 +14,29 @@ use http::{HeaderValue, Response, StatusCode};
 use super::record::Record;
 use crate::body::{json_response, ForwardBody, GatewayBody};
 use crate::error::GatewayError;
-use crate::http1::VerbatimFields;
+use crate::http1::{Head, VerbatimFields};
 use crate::snapshot::Route;
 use crate::upstream::{echo, HostPool, SendError, Upstream, UpstreamFailure};
 
-/// Sends the request (`parts`, with the fields it relays `verbatim`) to `route`'s upstream and
-/// relays the response. An upstream that answers in process gets the body phase 3 read, and
-/// sees every field in `parts`.
+/// Sends the request (`head`: its parts, with the fields it relays verbatim) to `route`'s
+/// upstream and relays the response. An upstream that answers in process gets the body phase 3
+/// read, and sees every field.
 pub(super) async fn forward(
     route: &Route,
-    parts: Parts,
-    verbatim: VerbatimFields,
+    mut head: Box<Head>,
     body: ForwardBody,
     record: &mut Record<'_>,
 ) -> Result<Response<GatewayBody>, GatewayError> {
     match &route.upstream {
         Upstream::Pool { pool, host } => {
-            let mut verbatim = verbatim;
-            pooled(route, pool, host, (&parts, &mut verbatim), body, record).await
+            let Head { parts, verbatim } = &mut *head;
+            pooled(route, pool, host, (parts, verbatim), body, record).await
         }
         Upstream::Echo => {
-            let mut parts = parts;
+            let Head {
+                mut parts,
+                verbatim,
+            } = *head;
             verbatim.merge_into(&mut parts.headers);
             let body = buffered(body)?;
             Ok(json_response(StatusCode::OK, echo::render(&parts, &body)))
@@ -42,7 +44,10 @@ pub(super) async fn forward(
         #[cfg(test)]
         Upstream::Double(double) => {
             let started = Instant::now();
-            let mut parts = parts;
+            let Head {
+                mut parts,
+                verbatim,
+            } = *head;
             verbatim.merge_into(&mut parts.headers);
             let body = buffered(body)?;
             let answer = double.answer(&parts, body).map(|(status, body)| {

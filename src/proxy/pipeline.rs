@@ -20,7 +20,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use http::{Request, Response};
+use http::Response;
 
 use super::authenticate::{self, Timing};
 use super::authorize::{self, Decision, Grant, Stores};
@@ -31,34 +31,42 @@ use super::{body, cors, forward, route, Gateway};
 use crate::body::{ForwardBody, GatewayBody, InboundBody};
 use crate::config::ServerConfig;
 use crate::error::GatewayError;
-use crate::http1::VerbatimFields;
+use crate::http1::Head;
 use crate::metrics::Metrics;
 use crate::outcome::{AuthOutcome, Skip};
 use crate::snapshot::{Route, Snapshot};
 
 impl Gateway {
-    /// Runs the whole pipeline for one request from `client`, with the snapshot current when
-    /// it arrives. `verbatim` holds the fields an HTTP/1.1 head relays as received, which are
-    /// not in the request's header map (see `crate::http1::VerbatimFields`).
+    /// Runs the whole pipeline for one request from `client` (its `head` and `body`), with the
+    /// snapshot current when it arrives. The head's `verbatim` holds the fields an HTTP/1.1
+    /// head relays as received, which are not in its header map (see
+    /// `crate::http1::VerbatimFields`). The head stays boxed all the way: each phase it passes
+    /// through moves a pointer.
     pub(crate) async fn handle<B: InboundBody>(
         &self,
-        request: Request<B>,
-        verbatim: VerbatimFields,
+        head: Box<Head>,
+        body: B,
         client: &Peer,
     ) -> Response<GatewayBody> {
         let started = Instant::now();
         let snapshot = self.snapshot.load_full();
         let snapshot: &Snapshot = &snapshot;
         let _in_flight = InFlight::enter(&self.metrics);
-        let id = request_id::for_request(request.headers());
-        let mut record = Record::new(&request, id, &snapshot.unmatched, &self.access_log, started);
-        let route = route::find(snapshot, request.uri().path()); // 1. route
+        let id = request_id::for_request(&head.parts.headers);
+        let mut record = Record::new(
+            &head.parts,
+            id,
+            &snapshot.unmatched,
+            &self.access_log,
+            started,
+        );
+        let route = route::find(snapshot, head.parts.uri.path()); // 1. route
         if let Some(route) = route {
             record.route(route);
         }
         let result = match self.admit(snapshot, route) {
             Ok(route) => {
-                self.pass(snapshot, route, (request, verbatim), client, &mut record)
+                self.pass(snapshot, route, (head, body), client, &mut record)
                     .await
             }
             Err(error) => Err(error),
@@ -84,27 +92,27 @@ impl Gateway {
         &self,
         snapshot: &'s Snapshot,
         route: &'s Route,
-        (request, mut verbatim): (Request<B>, VerbatimFields),
+        (mut head, body): (Box<Head>, B),
         client: &Peer,
         record: &mut Record<'s>,
     ) -> Result<Response<GatewayBody>, GatewayError> {
-        if let Some(response) = cors::preflight(route, &request) {
+        if let Some(response) = cors::preflight(route, &head.parts) {
             record.auth(AuthOutcome::Skipped(Skip::Preflight)); // 2. preflight
             return Ok(response);
         }
-        route::check_method(route, request.method())?;
+        route::check_method(route, &head.parts.method)?;
         let server = &snapshot.config.server;
-        let (mut parts, body) = request.into_parts();
+        let Head { parts, verbatim } = &mut *head;
         let (body, grant) = match route.auth.signed() {
             None => {
                 record.auth(AuthOutcome::Skipped(Skip::None));
-                let declared = body::declared_length(&parts.headers, &verbatim);
+                let declared = body::declared_length(&parts.headers, verbatim);
                 let body = self.unsigned(route, declared, body, server).await?; // 3.
                 (body, Grant::anonymous())
             }
             Some(signed) => {
-                let header = authenticate::signature(&parts.headers, &verbatim, signed.kind())?;
-                let declared = body::declared_length(&parts.headers, &verbatim);
+                let header = authenticate::signature(&parts.headers, verbatim, signed.kind())?;
+                let declared = body::declared_length(&parts.headers, verbatim);
                 let body = body::read(body, declared, server, &self.budget).await?; // 3.
                 let timing = Timing {
                     now: self.clock.now(),
@@ -125,12 +133,11 @@ impl Gateway {
         let (names, id) = (&snapshot.identity, record.request_id());
         if names.covers_verbatim {
             // The identity prefix takes in a name relayed verbatim: the rewrite must see it.
-            std::mem::take(&mut verbatim).merge_into(&mut parts.headers);
+            std::mem::take(verbatim).merge_into(&mut parts.headers);
         }
-        let rewritten = (&mut parts, &mut verbatim);
-        headers::rewrite(rewritten, names, &peer, id, identity.as_ref())?; // 6. rewrite
+        headers::rewrite((parts, verbatim), names, &peer, id, identity.as_ref())?; // 6. rewrite
         record.account(identity.and_then(authenticate::Identity::into_account));
-        let result = forward::forward(route, parts, verbatim, body, record).await; // 7. forward
+        let result = forward::forward(route, head, body, record).await; // 7. forward
         hold.settle(result.map(headers::rewrite_response), record)
     }
 

@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use http::{Method, Request, StatusCode, Uri};
+use http::request::Parts;
+use http::{Method, StatusCode, Uri};
 
 use super::request_id::RequestId;
 
@@ -47,8 +48,8 @@ impl<'s> Record<'s> {
     /// A record of `request`, known as `request_id`, written to `log` (and the route's
     /// metrics, or `unmatched`) when finished, or when dropped unfinished because the client
     /// went away (status 499).
-    pub(crate) fn new<B>(
-        request: &Request<B>,
+    pub(crate) fn new(
+        request: &Parts,
         request_id: RequestId,
         unmatched: &'s RequestMetrics,
         log: &'s AccessLog,
@@ -56,8 +57,8 @@ impl<'s> Record<'s> {
     ) -> Record<'s> {
         Record {
             request_id,
-            method: request.method().clone(),
-            uri: request.uri().clone(),
+            method: request.method.clone(),
+            uri: request.uri.clone(),
             route: None,
             auth: None,
             account: None,

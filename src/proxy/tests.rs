@@ -117,8 +117,9 @@ secrets = [{{ id = "live", value = "{WEBHOOK_SECRET}" }}]
 
     async fn send(&self, request: Request<Full<Bytes>>) -> Answer {
         let client = Peer::new("203.0.113.7".parse().expect("ip"), false, "http");
-        let verbatim = crate::http1::VerbatimFields::new();
-        let mut response = self.gateway.handle(request, verbatim, &client).await;
+        let (parts, body) = request.into_parts();
+        let head = crate::http1::Head::of_parts(parts);
+        let mut response = self.gateway.handle(head, body, &client).await;
         crate::body::merge_verbatim(&mut response);
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("in-memory body").to_bytes();

@@ -115,8 +115,9 @@ impl Connections {
             let in_flight = requests.start_request();
             let (gateway, peer) = (gateway.clone(), peer.clone());
             async move {
-                let verbatim = crate::http1::VerbatimFields::new();
-                let mut response = gateway.handle(request, verbatim, &peer).await;
+                let (parts, body) = request.into_parts();
+                let head = crate::http1::Head::of_parts(parts);
+                let mut response = gateway.handle(head, body, &peer).await;
                 // hyper writes HTTP/2 heads from the map alone.
                 crate::body::merge_verbatim(&mut response);
                 Ok::<_, Infallible>(response.map(|body| Tracked::new(body, in_flight)))

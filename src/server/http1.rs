@@ -128,27 +128,25 @@ pub(super) async fn serve<I: AsyncRead + AsyncWrite + Unpin>(
 /// is still on the wire, then a watch for the client going away), the response written.
 async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<I>,
-    head: Box<RequestHead>,
+    head: RequestHead,
     settings: Settings,
     gateway: &Gateway,
     peer: &Peer,
     draining: &watch::Receiver<bool>,
 ) -> Sent {
     let RequestHead {
-        parts,
-        verbatim,
+        head,
         framing,
         keep_alive,
         expect_continue,
         ..
-    } = *head;
-    let asked_head = parts.method == http::Method::HEAD;
-    let http10 = parts.version == http::Version::HTTP_10;
+    } = head;
+    let asked_head = head.parts.method == http::Method::HEAD;
+    let http10 = head.parts.version == http::Version::HTTP_10;
     let (body, pumping) = body_for(conn, framing);
-    let request = http::Request::from_parts(parts, body);
     let complete = AtomicBool::new(pumping.is_none());
     let response = {
-        let mut handling = pin!(gateway.handle(request, verbatim, peer));
+        let mut handling = pin!(gateway.handle(head, body, peer));
         let mut beside = pin!(async {
             if let Some((sender, framing)) = pumping {
                 let (limits, send) = (&settings.limits, settings.timeouts.send);
@@ -210,15 +208,14 @@ async fn read_head<I: AsyncRead + AsyncWrite + Unpin>(
     mut due: Due,
     settings: Settings,
     mut drained: Pin<&mut impl Future<Output = ()>>,
-) -> Result<Box<RequestHead>, NoHead> {
+) -> Result<RequestHead, NoHead> {
     let timeouts = settings.timeouts;
     loop {
         if !conn.read.is_empty() {
             match parse_request(&conn.read, &settings.limits) {
                 Ok(Status::Complete(head)) => {
                     let _ = conn.read.split_to(head.head_len.min(conn.read.len()));
-                    // Boxed: the head is handed on through the connection's futures.
-                    return Ok(Box::new(head));
+                    return Ok(head);
                 }
                 Ok(Status::Partial) => {}
                 Err(error) => return Err(NoHead::Refused(error)),

@@ -113,8 +113,8 @@ proptest! {
         let Ok(Status::Complete(head)) = parse_request(&wire, &Limits::default()) else {
             panic!("{:?}", String::from_utf8_lossy(&wire));
         };
-        prop_assert_eq!(&head.parts.method, &method);
-        prop_assert_eq!(head.parts.uri.path_and_query(), Some(&target));
+        prop_assert_eq!(&head.head.parts.method, &method);
+        prop_assert_eq!(head.head.parts.uri.path_and_query(), Some(&target));
         prop_assert_eq!(head.framing, framing);
         prop_assert_eq!(head.head_len, wire.len());
         prop_assert!(head.keep_alive);

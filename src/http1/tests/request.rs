@@ -24,16 +24,16 @@ fn with_fields(fields: &str) -> Vec<u8> {
 #[test]
 fn parses_the_signed_request_into_parts() {
     let head = parse(SIGNED_REQUEST).unwrap();
-    assert_eq!(head.parts.method, Method::POST);
-    assert_eq!(head.parts.uri, "/api/resource");
-    assert_eq!(head.parts.version, Version::HTTP_11);
+    assert_eq!(head.head.parts.method, Method::POST);
+    assert_eq!(head.head.parts.uri, "/api/resource");
+    assert_eq!(head.head.parts.version, Version::HTTP_11);
     // Content-Type, Stripe-Signature, User-Agent and Accept are relayed verbatim, outside the
     // map, as sent.
     // Host and Content-Length are held beside the lines: the map is empty.
-    assert!(head.parts.headers.is_empty());
+    assert!(head.head.parts.headers.is_empty());
     assert_eq!(head.all_fields().len(), 6);
-    assert_eq!(head.verbatim.content_length(), Some(63));
-    let names: Vec<_> = head.verbatim.iter().map(|(name, _)| name).collect();
+    assert_eq!(head.head.verbatim.content_length(), Some(63));
+    let names: Vec<_> = head.head.verbatim.iter().map(|(name, _)| name).collect();
     assert_eq!(
         names,
         [
@@ -43,7 +43,7 @@ fn parses_the_signed_request_into_parts() {
             b"Accept"
         ]
     );
-    let (signature, lines) = head.verbatim.stripe_signature();
+    let (signature, lines) = head.head.verbatim.stripe_signature();
     assert_eq!(lines, 1);
     assert!(signature.is_some_and(|value| value.starts_with(b"t=1735689600,v1=")));
     assert_eq!(head.head_len, SIGNED_REQUEST.len());
@@ -267,7 +267,7 @@ fn bare_lf_line_endings_are_400() {
 #[test]
 fn empty_lines_before_the_request_line_are_skipped() {
     let head = parse(b"\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
-    assert_eq!(head.parts.method, Method::GET);
+    assert_eq!(head.head.parts.method, Method::GET);
     assert_eq!(head.head_len, 31);
 }
 
@@ -329,7 +329,7 @@ fn pipelined_requests_parse_one_after_the_other() {
     assert_eq!(first.framing, BodyFraming::Length(2));
     let rest = &buf[first.head_len + 2..];
     let second = parse(rest).unwrap();
-    assert_eq!(second.parts.uri, "/b");
+    assert_eq!(second.head.parts.uri, "/b");
     assert_eq!(second.head_len, rest.len());
 }
 

@@ -7,6 +7,7 @@ use crate::http1::{parse_request, Http1Error, Limits};
 fn http11_request_takes_at_most_one_host() {
     assert!(parse(b"GET / HTTP/1.1\r\n\r\n")
         .unwrap()
+        .head
         .parts
         .headers
         .get("host")
@@ -58,8 +59,8 @@ fn connect_is_501() {
 #[test]
 fn absolute_form_is_accepted_and_its_authority_replaces_host() {
     let head = parse(b"GET http://Up.Example:81/a?b=1 HTTP/1.1\r\nHost: other\r\n\r\n").unwrap();
-    assert_eq!(head.parts.uri.path(), "/a");
-    assert_eq!(head.parts.uri.query(), Some("b=1"));
+    assert_eq!(head.head.parts.uri.path(), "/a");
+    assert_eq!(head.head.parts.uri.query(), Some("b=1"));
     assert_eq!(head.all_fields()["host"], "Up.Example:81");
     assert_eq!(head.all_fields().get_all("host").iter().count(), 1);
     assert!(parse(b"GET HTTPS://h/ HTTP/1.1\r\nHost: h\r\n\r\n").is_ok());
@@ -96,9 +97,10 @@ fn absolute_form_authority_must_be_a_valid_host() {
 #[test]
 fn absolute_form_without_path_gets_root_path() {
     let head = parse(b"GET http://Up.Example:81?a?1b=1 HTTP/1.1\r\nHost: other\r\n\r\n").unwrap();
-    assert_eq!(head.parts.uri.path(), "/");
-    assert_eq!(head.parts.uri.query(), Some("a?1b=1"));
+    assert_eq!(head.head.parts.uri.path(), "/");
+    assert_eq!(head.head.parts.uri.query(), Some("a?1b=1"));
     let target = head
+        .head
         .parts
         .uri
         .path_and_query()
@@ -107,7 +109,8 @@ fn absolute_form_without_path_gets_root_path() {
     assert_eq!(head.all_fields()["host"], "Up.Example:81");
     let head = parse(b"GET http://h HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
     assert_eq!(
-        head.parts
+        head.head
+            .parts
             .uri
             .path_and_query()
             .map(|target| target.as_str()),
@@ -118,7 +121,7 @@ fn absolute_form_without_path_gets_root_path() {
 #[test]
 fn asterisk_form_only_for_options() {
     let head = parse(b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
-    assert_eq!(head.parts.uri.path(), "*");
+    assert_eq!(head.head.parts.uri.path(), "*");
     assert_eq!(
         error(b"GET * HTTP/1.1\r\nHost: h\r\n\r\n"),
         Http1Error::InvalidTarget

@@ -74,8 +74,9 @@ async fn send(gateway: &Harness, request: Request<Full<Bytes>>) -> Answer {
 async fn send_body<B: crate::body::InboundBody>(gateway: &Harness, request: Request<B>) -> Answer {
     let client = Peer::new("203.0.113.7".parse().expect("ip"), false, "http");
     let answer = async {
-        let verbatim = crate::http1::VerbatimFields::new();
-        let mut response = gateway.gateway.handle(request, verbatim, &client).await;
+        let (parts, body) = request.into_parts();
+        let head = crate::http1::Head::of_parts(parts);
+        let mut response = gateway.gateway.handle(head, body, &client).await;
         crate::body::merge_verbatim(&mut response);
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("in-memory body").to_bytes();
