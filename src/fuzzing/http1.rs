@@ -45,7 +45,7 @@ pub fn http1_request(data: &[u8]) {
     assert!(hosts <= 1);
     check_framing(&all, head.framing, false, false);
     check_verbatim(
-        &head.head.verbatim,
+        (&head.head.verbatim, &buf[..head_len]),
         &parts.headers,
         crate::http1::request_name,
     );
@@ -135,7 +135,7 @@ pub fn http1_response(data: &[u8]) {
     // A response with a body keeps no `Content-Length` in its map: its body gives the length.
     check_framing(&head.parts.headers, head.framing, bodiless, !bodiless);
     check_verbatim(
-        &head.verbatim,
+        (&head.verbatim, &buf[..head_len]),
         &head.parts.headers,
         crate::http1::response_name,
     );
@@ -280,13 +280,44 @@ fn feed(input: &[u8], splits: &[usize], limits: &Limits, max_body: u64) -> Fed {
 /// needs `Transfer-Encoding` and no `Content-Length`; a bodiless message has `Length(0)`.
 /// The fields relayed verbatim are the ones `names` picks, and only those (unless `Connection`
 /// named fields, which sends them all to the map).
-fn check_verbatim(verbatim: &VerbatimFields, headers: &HeaderMap, names: fn(&[u8]) -> bool) {
+/// The verbatim lines hold only names on the list, none of which is also in the map, and, when
+/// there are any, exactly the listed fields of `head` in order, each as `name: value` CRLF
+/// (whether they were copied from the head in runs or written field by field).
+fn check_verbatim(
+    (verbatim, head): (&VerbatimFields, &[u8]),
+    headers: &HeaderMap,
+    names: fn(&[u8]) -> bool,
+) {
     for (name, _) in verbatim.iter() {
         assert!(names(name), "{name:?} relayed verbatim");
     }
     if !verbatim.is_empty() {
         assert!(headers.keys().all(|name| !names(name.as_str().as_bytes())));
     }
+    if verbatim.as_bytes().is_empty() {
+        return;
+    }
+    let mut slots = [httparse::EMPTY_HEADER; crate::http1::MAX_HEADERS_CAP];
+    let fields = match head.starts_with(b"HTTP/") {
+        true => {
+            let mut response = httparse::Response::new(&mut slots);
+            let _ = response.parse(head);
+            response.headers.to_vec()
+        }
+        false => {
+            let mut request = httparse::Request::new(&mut slots);
+            let _ = request.parse(head);
+            request.headers.to_vec()
+        }
+    };
+    let mut expected = Vec::new();
+    for field in fields.iter().filter(|field| names(field.name.as_bytes())) {
+        expected.extend_from_slice(field.name.as_bytes());
+        expected.extend_from_slice(b": ");
+        expected.extend_from_slice(field.value);
+        expected.extend_from_slice(b"\r\n");
+    }
+    assert_eq!(verbatim.as_bytes(), &expected[..], "{head:?}");
 }
 
 fn check_framing(headers: &HeaderMap, framing: BodyFraming, bodiless: bool, length_dropped: bool) {
