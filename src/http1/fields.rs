@@ -51,21 +51,21 @@ pub(super) struct Verbatim<'h> {
     pub hold_request_fields: bool,
 }
 
-/// Checks the fields httparse found and copies them, in their order, into a map, or as lines
-/// into [`VerbatimFields`] for the names `verbatim` picks. A `Connection` that names fields
+/// Checks the fields httparse found and copies them, in their order, into `map` (empty), or as
+/// lines into [`VerbatimFields`] for the names `verbatim` picks. A `Connection` that names fields
 /// sends every field to the map, where the rewrite can remove the ones it names.
 pub(super) fn scan_fields(
     fields: &[httparse::Header<'_>],
     room: usize,
     verbatim: Verbatim<'_>,
-) -> Result<(FieldFacts, HeaderMap, VerbatimFields), Http1Error> {
+    map: &mut HeaderMap,
+) -> Result<(FieldFacts, VerbatimFields), Http1Error> {
     let mut facts = FieldFacts::default();
     let mut transfer_codings = TransferCodings::default();
     let mut lines = VerbatimFields::new();
     let mut received = Received::new(verbatim.head);
     // Allocated at its first field, for all of them and `room` more: a head whose fields all
     // go verbatim allocates no map.
-    let mut map = HeaderMap::new();
     for field in fields {
         let name = field.name.as_bytes();
         // Dispatch on length first: most fields are none of these and cost one comparison.
@@ -126,9 +126,9 @@ pub(super) fn scan_fields(
     received.flush(&mut lines);
     facts.chunked = transfer_codings.decide()?;
     if facts.connection_names {
-        std::mem::take(&mut lines).merge_into(&mut map);
+        std::mem::take(&mut lines).merge_into(map);
     }
-    Ok((facts, map, lines))
+    Ok((facts, lines))
 }
 
 fn header_name(name: &[u8]) -> Result<HeaderName, Http1Error> {

@@ -102,7 +102,10 @@ fn build(
         drop_length: false,
         hold_request_fields: true,
     };
-    let (facts, mut headers, mut verbatim) = scan_fields(request.headers, REQUEST_ROOM, lines)?;
+    // The fields go straight into the parts' map (no second map made and dropped).
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    let headers = &mut parts.headers;
+    let (facts, mut verbatim) = scan_fields(request.headers, REQUEST_ROOM, lines, headers)?;
     let framing = framing(version, &facts)?;
     let mut uri = Uri::try_from(target).map_err(|_| Http1Error::InvalidTarget)?;
     if form == TargetForm::Absolute {
@@ -116,12 +119,10 @@ fn build(
         }
         uri = with_root_path(uri)?;
     }
-    let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method =
         Method::from_bytes(method.as_bytes()).map_err(|_| Http1Error::Syntax("invalid method"))?;
     parts.uri = uri;
     parts.version = version;
-    parts.headers = headers;
     Ok(RequestHead {
         head: Box::new(Head { parts, verbatim }),
         head_len: head.len(),

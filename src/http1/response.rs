@@ -98,7 +98,10 @@ pub fn parse_response(
         drop_length: !is_bodiless(method, status),
         hold_request_fields: false,
     };
-    let (facts, mut headers, verbatim) = scan_fields(response.headers, RESPONSE_ROOM, lines)?;
+    // The fields go straight into the parts' map (no second map made and dropped).
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    let headers = &mut parts.headers;
+    let (facts, verbatim) = scan_fields(response.headers, RESPONSE_ROOM, lines, headers)?;
     let framing = framing(method, status, version, &facts)?;
     // §6.3 item 3: both framings, chunked wins; an intermediary relaying it removes the
     // length, and the connection (which may be out of step) is not reused.
@@ -114,10 +117,8 @@ pub fn parse_response(
         .reason
         .filter(|reason| !reason.is_empty() && Some(*reason) != status.canonical_reason())
         .map(|reason| Bytes::copy_from_slice(reason.as_bytes()));
-    let (mut parts, ()) = http::Response::new(()).into_parts();
     parts.status = status;
     parts.version = version;
-    parts.headers = headers;
     Ok(Status::Complete(ResponseStart::Final(ResponseHead {
         parts,
         verbatim,
