@@ -99,31 +99,65 @@ pub(crate) fn is_valid_request_id(value: &HeaderValue) -> bool {
 /// A new id: `req_` and 32 lower-case hex digits.
 pub(crate) fn generate() -> RequestId {
     let mut id = [0u8; GENERATED_LEN];
-    id[..4].copy_from_slice(b"req_");
-    // 32 hex digits: 16 from each of two draws, two digits per byte.
-    let draws = [next().to_be_bytes(), next().to_be_bytes()];
-    for (pair, byte) in id[4..].chunks_exact_mut(2).zip(draws.iter().flatten()) {
-        if let [high, low] = pair {
-            *high = hex_digit(byte >> 4);
-            *low = hex_digit(*byte);
-        }
+    let (prefix, digits) = id.split_at_mut(4);
+    prefix.copy_from_slice(b"req_");
+    // 32 hex digits: 16 from each of two draws, eight from each half of a draw.
+    let (first, second) = (next(), next());
+    let halves = [first >> 32, first, second >> 32, second];
+    for (eight, half) in digits.chunks_exact_mut(8).zip(halves) {
+        eight.copy_from_slice(&hex8(half as u32));
     }
     RequestId::Generated(id)
 }
 
-/// The lowercase hex digit of the low four bits of `nibble`.
-#[allow(
-    clippy::indexing_slicing,
-    reason = "nibble & 0xf is below 16, the length of the table"
-)]
-fn hex_digit(nibble: u8) -> u8 {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    HEX[usize::from(nibble & 0xf)]
+/// The eight lower-case hex digits of `value`, most significant first, computed a word at a
+/// time: each nibble is spread into a byte of its own, then turned into `0`–`9` or `a`–`f`.
+fn hex8(value: u32) -> [u8; 8] {
+    const NIBBLES: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+    let mut spread = u64::from(value);
+    spread = (spread | (spread << 16)) & 0x0000_ffff_0000_ffff;
+    spread = (spread | (spread << 8)) & 0x00ff_00ff_00ff_00ff;
+    spread = (spread | (spread << 4)) & NIBBLES;
+    // 1 in each byte whose nibble is 10 or more (nibble + 6 carries into bit 4, never past
+    // the byte).
+    let letters = (spread.wrapping_add(0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+    // `'0'` is 0x30; a letter needs 0x27 more (`'a'` is 0x61 = 0x30 + 10 + 0x27).
+    spread
+        .wrapping_add(0x3030_3030_3030_3030)
+        .wrapping_add(letters.wrapping_mul(0x27))
+        .to_be_bytes()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_digits_are_those_of_the_formatter() {
+        for value in [
+            0,
+            1,
+            9,
+            10,
+            15,
+            16,
+            0xdead_beef,
+            0x0123_4567,
+            0x89ab_cdef,
+            u32::MAX,
+        ] {
+            assert_eq!(
+                hex8(value),
+                *format!("{value:08x}").as_bytes(),
+                "{value:#x}"
+            );
+        }
+        let mut value = 0x9e37_79b9_u32;
+        for _ in 0..10_000 {
+            value = value.wrapping_mul(0x0101_0101).wrapping_add(0x6d2b_79f5);
+            assert_eq!(hex8(value), *format!("{value:08x}").as_bytes());
+        }
+    }
 
     #[test]
     fn generated_ids_are_distinct_and_well_formed() {
