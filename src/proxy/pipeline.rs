@@ -20,7 +20,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use http::Response;
+use http::{Response, StatusCode};
 
 use super::authenticate::{self, Timing};
 use super::authorize::{self, Decision, Grant, Stores};
@@ -28,11 +28,12 @@ use super::headers::{self, Peer};
 use super::record::Record;
 use super::request_id::{self, X_REQUEST_ID};
 use super::{body, cors, forward, route, Gateway};
+use crate::accesslog::Entry;
 use crate::body::{ForwardBody, GatewayBody, InboundBody};
 use crate::config::ServerConfig;
 use crate::error::GatewayError;
 use crate::http1::Head;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, NO_ROUTE};
 use crate::outcome::{AuthOutcome, Skip};
 use crate::snapshot::{Route, Snapshot};
 
@@ -84,6 +85,40 @@ impl Gateway {
             id.to_header_value()
         });
         record.finish(response.status()); // 8. record
+        response
+    }
+
+    /// Answers a request head the HTTP/1.1 codec refused (`status`: 400, 413, 414, 431, 501
+    /// or 505) with the JSON error of SPEC §6, and records it as every answer is recorded: an
+    /// access-log line and `requests_total{route="_none"}`. Its method and path are logged as
+    /// `-`: a head that was not understood has neither.
+    pub(crate) fn refuse(&self, status: StatusCode) -> Response<GatewayBody> {
+        let started = Instant::now();
+        let id = request_id::generate();
+        let error = GatewayError::Malformed(status);
+        let code = error.classify().code;
+        let mut response = error.into_response(id.as_str());
+        let status = response.status();
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID.clone(), id.to_header_value());
+        let elapsed = started.elapsed();
+        self.snapshot.load().unmatched.answered(status, elapsed);
+        self.access_log.write(&Entry {
+            request_id: id.as_bytes(),
+            route: NO_ROUTE,
+            method: "-",
+            path: "-",
+            status: status.as_u16(),
+            duration: elapsed,
+            upstream_status: None,
+            upstream: None,
+            auth: None,
+            reason: None,
+            error: Some(code),
+            account: None,
+            secret: None,
+        });
         response
     }
 

@@ -33,10 +33,8 @@ use tokio::time::{Instant, Sleep};
 use self::body::{body_for, pump, Pumped};
 use self::respond::{respond, Asked, Sent};
 use super::activity::Timeouts;
-use crate::error::GatewayError;
 use crate::http1::{parse_request, Http1Error, Limits, RequestHead, Status};
 use crate::proxy::headers::Peer;
-use crate::proxy::request_id;
 use crate::proxy::Gateway;
 
 /// Bytes read from a client at a time, at least.
@@ -112,7 +110,7 @@ pub(super) async fn serve<I: AsyncRead + AsyncWrite + Unpin>(
             Ok(head) => head,
             Err(NoHead::Closed) => return,
             Err(NoHead::Refused(error)) => {
-                refuse(&mut conn, &error, settings).await;
+                refuse(&mut conn, &error, settings, gateway).await;
                 return;
             }
         };
@@ -256,18 +254,15 @@ async fn read_head<I: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Answers a head the codec refused with its status and a JSON error, and closes.
+/// Answers a head the codec refused with its status and a JSON error (recorded as any answer
+/// is), and closes.
 async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<I>,
     error: &Http1Error,
     settings: Settings,
+    gateway: &Gateway,
 ) {
-    let status = error.status();
-    let id = request_id::generate();
-    let mut response = GatewayError::Malformed(status).into_response(id.as_str());
-    response
-        .headers_mut()
-        .insert(request_id::X_REQUEST_ID.clone(), id.to_header_value());
+    let response = gateway.refuse(error.status());
     let asked = Asked {
         head: false,
         close: true,

@@ -291,6 +291,22 @@ async fn logs_carry_no_secret_signature_cookie_or_authorization() {
         .status,
         200
     );
+    // A head the codec refuses is answered by the gateway and logged like any other answer.
+    let refused = tokio::time::timeout(Duration::from_secs(10), async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut raw = tokio::net::TcpStream::connect(&process.data)
+            .await
+            .expect("connect");
+        raw.write_all(b"POST /api/x HTTP/1.1\r\nhost: gw\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = Vec::new();
+        raw.read_to_end(&mut answer).await.expect("read");
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .expect("answered in time");
+    assert!(refused.starts_with("HTTP/1.1 400 "), "{refused}");
     process.signal("TERM");
     process.wait_exit();
     let access: Vec<serde_json::Value> = process
@@ -301,7 +317,7 @@ async fn logs_carry_no_secret_signature_cookie_or_authorization() {
         .collect();
     assert_eq!(
         access.len(),
-        3,
+        4,
         "one access line per request:\n{}",
         process.log.join("\n")
     );
@@ -341,6 +357,13 @@ async fn logs_carry_no_secret_signature_cookie_or_authorization() {
     }
     assert_eq!(line("ui", 401)["reason"], "signature_mismatch");
     assert_eq!(line("hooks", 200)["reason"], "ok");
+    let refused = line("_none", 400);
+    assert_eq!(refused["method"], "-");
+    assert_eq!(refused["path"], "-");
+    assert_eq!(refused["error"], "malformed_request");
+    assert!(refused["request_id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("req_")));
     let all = process.log.join("\n");
     for needle in secrets_and_values
         .iter()

@@ -66,9 +66,13 @@ fn settings() -> Settings {
 /// A connection served on one end of an in-memory stream; the client end, and the sender
 /// that starts draining.
 fn connect() -> (DuplexStream, watch::Sender<bool>) {
+    connect_to(gateway())
+}
+
+/// A connection served by `gateway` (see [`connect`]).
+fn connect_to(gateway: Arc<Gateway>) -> (DuplexStream, watch::Sender<bool>) {
     let (client, server) = tokio::io::duplex(256 * 1024);
     let (drain, draining) = watch::channel(false);
-    let gateway = gateway();
     tokio::spawn(async move {
         let peer = Peer::new("203.0.113.7".parse().expect("ip"), false, "http");
         let by = Instant::now() + Duration::from_secs(2);
@@ -147,6 +151,21 @@ async fn a_refused_head_gets_the_json_error_and_the_connection_closes() {
     );
     assert!(answer.contains("x-request-id: "), "{answer}");
     assert!(!answer.contains("smuggled"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_refused_head_is_counted_as_an_answer_of_no_route() {
+    let gateway = gateway();
+    let (mut client, _drain) = connect_to(gateway.clone());
+    client
+        .write_all(b"GET /open/x HTTP/1.1\r\nhost: gw\r\nbad header\r\n\r\n")
+        .await
+        .expect("write");
+    let answer = read_to_close(&mut client).await;
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    let requests = &gateway.metrics().requests;
+    assert_eq!(requests.with_label_values(&["_none", "400"]).get(), 1);
+    assert_eq!(requests.with_label_values(&["open", "400"]).get(), 0);
 }
 
 #[tokio::test]
