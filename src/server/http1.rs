@@ -169,13 +169,22 @@ async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
         return Sent::Failed;
     };
     let complete = complete.load(Ordering::Relaxed);
-    let close = !keep_alive || !complete || *draining.borrow();
+    let close = !keep_alive || !complete || is_draining(draining);
     let asked = Asked {
         head: asked_head,
         close,
         http10,
     };
     respond(conn, response, asked, settings.timeouts.send).await
+}
+
+/// Whether the server is draining (or gone). The drain value only ever turns true, so a
+/// version unchanged since the receiver was made means not draining: one atomic load, no
+/// lock taken on the channel every connection shares.
+fn is_draining(draining: &watch::Receiver<bool>) -> bool {
+    draining
+        .has_changed()
+        .map_or(true, |changed| changed && *draining.borrow())
 }
 
 /// Resolves when the client closes the connection (or it fails) while its request is handled.
