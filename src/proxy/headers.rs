@@ -77,8 +77,9 @@ impl Peer {
 /// Prepares a request head for the upstream (see the module documentation). The fields the
 /// gateway sets go into `lines`, after every field of the same name was removed from the map
 /// (`parts.headers`): the upstream gets the map's fields, then `lines`. A verified value that
-/// cannot travel as a header (control characters) refuses the request (`malformed_body`)
-/// rather than forwarding it without its identity.
+/// cannot travel as a header exactly as it was signed (a control character, a space or tab
+/// at either end, a role id that is empty or holds a comma) refuses the request
+/// (`malformed_body`) rather than forwarding it without its identity, or with another one.
 pub(crate) fn rewrite(
     (parts, lines): (&mut Parts, &mut VerbatimFields),
     names: &IdentityHeaders,
@@ -187,6 +188,11 @@ fn inject_app(
     set(lines, &names.account_id, &app.account_id)?;
     set(lines, &names.user_id, &app.user_id)?;
     if let Some(roles) = &app.roles {
+        // One comma-separated list: a role id that is empty or holds a comma would make it
+        // say something other than the signed roles.
+        if roles.iter().any(|id| id.is_empty() || id.contains(',')) {
+            return Err(Unrepresentable);
+        }
         set(lines, &names.roles, &roles.join(","))?;
     }
     set(lines, &names.verified, app.mode.as_str())?;
@@ -210,8 +216,16 @@ pub(crate) fn rewrite_response<B>(mut response: Response<B>) -> Response<B> {
     response
 }
 
+/// Appends `name: value`, where `value` is a verified value the upstream must read exactly as
+/// it was signed: one with a control character, or with a space or tab at either end (which
+/// every HTTP parser trims, RFC 9110 §5.5), cannot be sent.
 fn set(lines: &mut VerbatimFields, name: &HeaderName, value: &str) -> Result<(), Unrepresentable> {
-    if lines.push_field(name.as_str(), value.as_bytes()) {
+    let padded = |byte: Option<&u8>| matches!(byte, Some(b' ' | b'\t'));
+    let bytes = value.as_bytes();
+    if padded(bytes.first()) || padded(bytes.last()) {
+        return Err(Unrepresentable);
+    }
+    if lines.push_field(name.as_str(), bytes) {
         Ok(())
     } else {
         Err(Unrepresentable)

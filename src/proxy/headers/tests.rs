@@ -214,6 +214,38 @@ fn an_identity_that_cannot_be_a_header_value_refuses_the_request() {
 }
 
 #[test]
+fn an_identity_a_header_would_change_refuses_the_request() {
+    let rid = RequestId::Inbound(HeaderValue::from_static("rid"));
+    let refused = Err(GatewayError::Denied {
+        denial: Denial::Signature(Rejection::MalformedBody),
+        kind: crate::auth::KeyringKind::App,
+    });
+    // Padding a parser would trim, so the upstream would read another id.
+    for user_id in [" usr_1", "usr_1 ", "\tusr_1", "usr_1\t"] {
+        let mut parts = head("/api/x", HeaderMap::new());
+        let who = app_identity(user_id);
+        let result = rewrite_merged(&mut parts, &identity(), &peer(false), &rid, Some(&who));
+        assert_eq!(result, refused, "{user_id:?}");
+    }
+    // Role ids the comma-separated list could not tell apart.
+    for roles in [vec!["admin,owner"], vec!["admin", ""], vec![","]] {
+        let mut parts = head("/api/x", HeaderMap::new());
+        let Identity::App(mut app) = app_identity("usr_1") else {
+            unreachable!("an app identity")
+        };
+        app.roles = Some(roles.iter().map(|id| id.to_string()).collect());
+        let who = Identity::App(app);
+        let result = rewrite_merged(&mut parts, &identity(), &peer(false), &rid, Some(&who));
+        assert_eq!(result, refused, "{roles:?}");
+    }
+    // Inner spaces and tabs are kept as signed.
+    let mut parts = head("/api/x", HeaderMap::new());
+    let who = app_identity("usr 1\tx");
+    rewrite_merged(&mut parts, &identity(), &peer(false), &rid, Some(&who)).expect("rewrite");
+    assert_eq!(parts.headers["x-stripe-app-user-id"], "usr 1\tx");
+}
+
+#[test]
 fn underscore_spellings_of_forwarding_framing_and_hop_by_hop_fields_are_removed() {
     for trusted in [false, true] {
         let mut headers = HeaderMap::new();
