@@ -19,6 +19,8 @@
 #        NO_BUILD=1 GATEWAY_BIN=… UPSTREAM_BIN=… GATEWAY_WORKERS=N KEEP_LOGS=1
 #        PIN=0 (no pinning) LOADGEN_CPUS=0 TARGET_CPUS=1 UPSTREAM_CPUS=1 WRK_THREADS=N
 #        UPSTREAM_THREADS=1 NGINX_WORKERS=1
+#        NGINX_SAME_FIELDS=1 (nginx also sends the forwarding, request-id and identity fields
+#        the gateway adds, so the upstream parses the same request behind both)
 # See bench/README.md for the layout and how to read the figures.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail

@@ -220,6 +220,15 @@ impl RequestMetrics {
     }
 }
 
+/// The `upstream_errors_total` series a response body counts in while it streams, after its
+/// request was recorded: `timeout` (cut off at the route's deadline) and `broken` (the
+/// connection or its framing failed mid-body).
+#[derive(Debug)]
+pub(crate) struct BodyCutoffs {
+    pub(crate) timeout: IntCounter,
+    pub(crate) broken: IntCounter,
+}
+
 /// The series of one route, resolved once per snapshot.
 #[derive(Debug)]
 pub(crate) struct RouteMetrics {
@@ -233,19 +242,28 @@ pub(crate) struct RouteMetrics {
     auth: [IntCounter; AuthOutcome::COUNT],
     /// `webhook_events_total{route,outcome}` of a webhook route, by [`WebhookOutcome::index`].
     webhook: Option<[IntCounter; WebhookOutcome::ALL.len()]>,
+    /// The `timeout` and `broken` series of `upstream_errors`, shared with streaming bodies.
+    pub(crate) cutoffs: std::sync::Arc<BodyCutoffs>,
 }
 
 impl RouteMetrics {
     /// Resolves every series of route `route`; `webhook` for a webhook route.
     pub(crate) fn new(metrics: &Metrics, route: &str, webhook: bool) -> RouteMetrics {
+        let upstream_errors = UpstreamFailure::ALL.map(|kind| {
+            metrics
+                .upstream_errors
+                .with_label_values(&[route, kind.as_str()])
+        });
+        let [_, timeout, broken, _, _] = &upstream_errors;
+        let cutoffs = std::sync::Arc::new(BodyCutoffs {
+            timeout: timeout.clone(),
+            broken: broken.clone(),
+        });
         RouteMetrics {
             requests: RequestMetrics::new(metrics, route),
             upstream_duration: metrics.upstream_duration.with_label_values(&[route]),
-            upstream_errors: UpstreamFailure::ALL.map(|kind| {
-                metrics
-                    .upstream_errors
-                    .with_label_values(&[route, kind.as_str()])
-            }),
+            upstream_errors,
+            cutoffs,
             auth: AuthOutcome::ALL.map(|outcome| {
                 metrics.auth_decisions.with_label_values(&[
                     route,

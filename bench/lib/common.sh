@@ -145,7 +145,21 @@ EOF
 }
 
 write_nginx_config() { # dir port upstream_port master(on|off)
-  local dir=$1 user_line=""
+  local dir=$1 user_line="" same_fields=""
+  # NGINX_SAME_FIELDS=1: nginx also sends the fields the gateway adds to a signed request
+  # (forwarding, request id, identity; fixed values of the same length), so that the upstream
+  # does the same parsing work behind both.
+  if [ "${NGINX_SAME_FIELDS:-0}" = 1 ]; then
+    same_fields='
+      proxy_set_header X-Forwarded-For $remote_addr;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $http_host;
+      proxy_set_header X-Request-Id req_1851e135146261aae8f38c548f60f84f;
+      proxy_set_header X-Stripe-App-Account-Id acct_bench_0001_xyz;
+      proxy_set_header X-Stripe-App-User-Id usr_bench_0001;
+      proxy_set_header X-Stripe-App-Verified raw_body;
+      proxy_set_header X-Stripe-App-Signature-Timestamp 1796696139;'
+  fi
   mkdir -p "$dir/tmp"
   # As root, nginx's workers switch to an unprivileged user; name its real group.
   if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
@@ -181,7 +195,7 @@ http {
     location / {
       proxy_pass http://bench_upstream;
       proxy_http_version 1.1;
-      proxy_set_header Connection "";
+      proxy_set_header Connection "";$same_fields
     }
   }
 }

@@ -74,11 +74,23 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>,
     let max_headers = limits.max_headers.min(MAX_HEADERS_CAP);
     let slots = slots.get_mut(..max_headers).unwrap_or_default();
     let mut request = httparse::Request::new(&mut []);
-    let head_len = match request.parse_with_uninit_headers(buf, slots)? {
-        httparse::Status::Partial => return partial(buf, limits),
-        httparse::Status::Complete(len) => len,
+    let head_len = match request.parse_with_uninit_headers(buf, slots) {
+        Ok(httparse::Status::Partial) => return partial(buf, limits),
+        Ok(httparse::Status::Complete(len)) => len,
+        Err(httparse::Error::Version) => return version_error(buf, limits),
+        Err(error) => return Err(error.into()),
     };
     if head_len > limits.max_header_bytes {
+        // Over both limits, the request line is the one to name (414, not 431).
+        let line = request
+            .method
+            .zip(request.path)
+            .map_or(0, |(method, target)| {
+                method.len().saturating_add(target.len())
+            });
+        if line.saturating_add(10) > limits.max_request_line {
+            return Err(Http1Error::RequestLineTooLong);
+        }
         return Err(Http1Error::HeadTooLarge);
     }
     let head = buf.get(..head_len).unwrap_or_default();
@@ -180,19 +192,60 @@ fn framing(version: Version, facts: &FieldFacts) -> Result<BodyFraming, Http1Err
     }
 }
 
-/// A head still incomplete: is it already over a limit?
+/// A head still incomplete: is it already over a limit? When it is over both, the request
+/// line is the one named (414, not 431): its first line has not even ended.
 fn partial(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, Http1Error> {
-    if buf.len() >= limits.max_header_bytes {
-        return Err(Http1Error::HeadTooLarge);
+    // Leading empty lines (§2.2) end in LF too, so they never count as an unended line.
+    let unended = |within: usize| !buf.get(..within).unwrap_or(buf).contains(&b'\n');
+    if buf.len() > limits.max_request_line && unended(limits.max_request_line) {
+        return Err(Http1Error::RequestLineTooLong);
     }
-    if buf.len() > limits.max_request_line {
-        let line = buf.get(..limits.max_request_line).unwrap_or_default();
-        // Leading empty lines (§2.2) end in LF too, so they never trip this.
-        if !line.contains(&b'\n') {
+    if buf.len() >= limits.max_header_bytes {
+        if unended(buf.len()) {
             return Err(Http1Error::RequestLineTooLong);
         }
+        return Err(Http1Error::HeadTooLarge);
     }
     Ok(Status::Partial)
+}
+
+/// httparse stops at the first byte after the target that does not continue `HTTP/1.0` or
+/// `HTTP/1.1`. Only a request line that is otherwise well formed, `method SP target SP
+/// HTTP/DIGIT.DIGIT` (RFC 9112 §2.3, §3), names a version the gateway does not serve (505);
+/// any other line is malformed (400). A line that has not ended yet, and could still become a
+/// well-formed one, waits for more bytes (within the limits).
+fn version_error(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, Http1Error> {
+    const MALFORMED: Http1Error = Http1Error::Syntax("malformed request line");
+    let start = buf
+        .iter()
+        .position(|&byte| byte != b'\r' && byte != b'\n')
+        .unwrap_or(buf.len());
+    let rest = buf.get(start..).unwrap_or_default();
+    let (line, ended) = match rest.iter().position(|&byte| byte == b'\n') {
+        Some(end) => (rest.get(..end).unwrap_or_default(), true),
+        None => (rest, false),
+    };
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut words = line.split(|&byte| byte == b' ');
+    let (Some(_method), Some(_target), Some(version), None) =
+        (words.next(), words.next(), words.next(), words.next())
+    else {
+        return Err(MALFORMED);
+    };
+    const SHAPE: &[u8] = b"HTTP/0.0";
+    let fits = |(&byte, &shape): (&u8, &u8)| {
+        if shape == b'0' {
+            byte.is_ascii_digit()
+        } else {
+            byte == shape
+        }
+    };
+    let prefix = version.len() <= SHAPE.len() && version.iter().zip(SHAPE).all(fits);
+    match (prefix && version.len() == SHAPE.len(), prefix && !ended) {
+        (true, _) if ended => Err(Http1Error::UnsupportedVersion),
+        (_, true) => partial(buf, limits),
+        _ => Err(MALFORMED),
+    }
 }
 
 /// RFC 9112 §3.2: origin-form; absolute-form (`http`/`https`); `*` for `OPTIONS` only.

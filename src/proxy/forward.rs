@@ -73,7 +73,6 @@ async fn pooled(
     debug_assert!(!parts.headers.contains_key(HOST));
     verbatim.push_valid(HOST.as_str(), host.as_bytes());
     let started = Instant::now();
-    let timeouts = route.metrics.upstream_errors(UpstreamFailure::Timeout);
     let result = match pool
         .send(
             parts,
@@ -81,7 +80,7 @@ async fn pooled(
             body,
             &route.id,
             (started, route.timeout),
-            timeouts,
+            &route.metrics.cutoffs,
         )
         .await
     {

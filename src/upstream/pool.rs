@@ -6,13 +6,13 @@
 //! HTTP/2 connection instead (`http2`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::request::Parts;
 use http::uri::Authority;
 use http::{Request, Response};
 use hyper::body::Incoming;
-use prometheus::IntCounter;
 
 use super::connect::{self, Connection, TlsTarget};
 use super::http1;
@@ -23,6 +23,7 @@ use super::response::{Returns, UpstreamBody};
 use super::{SendBody, SendError, UpstreamFailure};
 use crate::config::UpstreamConfig;
 use crate::http1::{ResponseHead, VerbatimFields};
+use crate::metrics::BodyCutoffs;
 use crate::tls::client::tls_error;
 
 /// Stands in for a deadline past what the clock can represent (about 30 years, as tokio does).
@@ -125,7 +126,8 @@ impl<B: SendBody> HostPool<B> {
     /// Sends the request of `parts` (its `Host` set; over HTTP/1.1 the target goes in origin
     /// form) and `body`, starting at `now`. `timeout` bounds the whole exchange:
     /// no response head in time is [`UpstreamFailure::Timeout`], and a body still streaming at
-    /// the deadline is cut off (and counted in `timeouts`). The response body returns the
+    /// the deadline is cut off (counted in `cutoffs`, as is one whose connection breaks). The
+    /// response body returns the
     /// connection to the pool when it ends. `route` names the route in TLS failure logs.
     pub(crate) async fn send(
         &self,
@@ -134,7 +136,7 @@ impl<B: SendBody> HostPool<B> {
         body: B,
         route: &str,
         (now, timeout): (std::time::Instant, Duration),
-        timeouts: &IntCounter,
+        cutoffs: &Arc<BodyCutoffs>,
     ) -> Result<Response<UpstreamBody>, SendError> {
         let now = tokio::time::Instant::from_std(now);
         // A configured timeout too large to add to the clock means no deadline in practice.
@@ -145,17 +147,17 @@ impl<B: SendBody> HostPool<B> {
         let exchanged = self
             .exchange(parts, verbatim, body, route, (now.into_std(), deadline))
             .await?;
-        let timeouts = timeouts.clone();
+        let cutoffs = Arc::clone(cutoffs);
         Ok(match exchanged {
             Exchanged::Http1(conn, mut head, sent_whole) => {
                 let keep_alive = head.keep_alive && sent_whole;
                 let returns = self.returns();
                 let body =
-                    UpstreamBody::http1(conn, &mut head, keep_alive, returns, deadline, timeouts);
+                    UpstreamBody::http1(conn, &mut head, keep_alive, returns, deadline, cutoffs);
                 Response::from_parts(head.parts, body)
             }
             Exchanged::Http2(response) => {
-                response.map(|incoming| UpstreamBody::http2(incoming, deadline, timeouts))
+                response.map(|incoming| UpstreamBody::http2(incoming, deadline, cutoffs))
             }
         })
     }

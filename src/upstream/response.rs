@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use prometheus::IntCounter;
+use std::sync::Arc;
+
+use crate::metrics::BodyCutoffs;
 use tokio_util::io::poll_read_buf;
 
 use super::http1::LIMITS;
@@ -49,7 +51,8 @@ pub(crate) struct UpstreamBody {
     /// End of the route's timeout; a timer is armed only if the body is not already here.
     deadline: tokio::time::Instant,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
-    timeouts: IntCounter,
+    /// Where a body cut off at the deadline, or broken mid-way, is counted.
+    cutoffs: Arc<BodyCutoffs>,
     /// When the last frame was handed over: the end of the body follows it at once, so the
     /// connection goes back idle from then without another clock read.
     last_frame: Option<Instant>,
@@ -87,7 +90,7 @@ impl UpstreamBody {
         keep_alive: bool,
         returns: Returns,
         deadline: tokio::time::Instant,
-        timeouts: IntCounter,
+        cutoffs: Arc<BodyCutoffs>,
     ) -> Self {
         let source = Source::Http1 {
             conn: Some(conn),
@@ -95,7 +98,7 @@ impl UpstreamBody {
             keep_alive,
             returns,
         };
-        let mut body = UpstreamBody::new(source, deadline, timeouts);
+        let mut body = UpstreamBody::new(source, deadline, cutoffs);
         body.verbatim = std::mem::take(&mut head.verbatim);
         body
     }
@@ -115,18 +118,18 @@ impl UpstreamBody {
     pub(super) fn http2(
         incoming: Incoming,
         deadline: tokio::time::Instant,
-        timeouts: IntCounter,
+        cutoffs: Arc<BodyCutoffs>,
     ) -> Self {
-        UpstreamBody::new(Source::Http2(incoming), deadline, timeouts)
+        UpstreamBody::new(Source::Http2(incoming), deadline, cutoffs)
     }
 
-    fn new(source: Source, deadline: tokio::time::Instant, timeouts: IntCounter) -> Self {
+    fn new(source: Source, deadline: tokio::time::Instant, cutoffs: Arc<BodyCutoffs>) -> Self {
         UpstreamBody {
             source,
             verbatim: VerbatimFields::new(),
             deadline,
             sleep: None,
-            timeouts,
+            cutoffs,
             last_frame: None,
         }
     }
@@ -196,13 +199,19 @@ impl Body for UpstreamBody {
                 // A body that never pauses (an endless fast stream) meets the deadline here.
                 let now = tokio::time::Instant::now();
                 if now >= this.deadline {
-                    this.timeouts.inc();
+                    this.cutoffs.timeout.inc();
                     return Poll::Ready(Some(Err(ResponseError::Timeout)));
                 }
                 this.last_frame = Some(now.into_std());
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
-            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error))),
+            Poll::Ready(Some(Err(error))) => {
+                // The status was relayed and recorded; the client sees the body end early.
+                if let ResponseError::Broken = error {
+                    this.cutoffs.broken.inc();
+                }
+                Poll::Ready(Some(Err(error)))
+            }
             Poll::Pending => {
                 let deadline = this.deadline;
                 let sleep = this
@@ -211,7 +220,7 @@ impl Body for UpstreamBody {
                 if sleep.as_mut().poll(cx).is_pending() {
                     return Poll::Pending;
                 }
-                this.timeouts.inc();
+                this.cutoffs.timeout.inc();
                 Poll::Ready(Some(Err(ResponseError::Timeout)))
             }
         }

@@ -213,6 +213,42 @@ async fn assert_body_cut_off(url: &str) -> TestGateway {
 }
 
 #[tokio::test]
+async fn an_upstream_body_that_breaks_off_is_counted_as_broken() {
+    let url = responding_upstream(|mut stream| async move {
+        // Promise 100 bytes, send 7, then close.
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
+            .await;
+    })
+    .await;
+    let gateway = TestGateway::start(&config_text(&url, &app_route(""))).await;
+    let body = app_body("usr_1", "acct_1");
+    let header = sign(&[APP_SECRET], now(), &body);
+    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .build_http();
+    let request = http::Request::post(gateway.url("/api/x"))
+        .header("stripe-signature", header)
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .expect("request");
+    let response = deadline(client.request(request))
+        .await
+        .expect("response head");
+    // The head was relayed; the body ends early, which the client sees as an incomplete body.
+    assert_eq!(response.status(), 200);
+    let read = deadline(http_body_util::BodyExt::collect(response.into_body())).await;
+    assert!(read.is_err(), "a 100-byte body read whole from 7 bytes");
+    let broken = r#"stripe_app_gateway_upstream_errors_total{kind="broken",route="ui"} 1"#;
+    deadline(async {
+        while !gateway.metrics().contains(broken) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    gateway.stop().await;
+}
+
+#[tokio::test]
 async fn an_upstream_body_that_stalls_is_cut_off_at_the_route_timeout() {
     let url = responding_upstream(|mut stream| async move {
         // Promise 100 bytes, send 3, then stall for longer than the route timeout.

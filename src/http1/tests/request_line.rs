@@ -146,11 +146,86 @@ fn authority_form_and_fragments_are_400() {
 
 #[test]
 fn versions_other_than_10_and_11_are_505() {
-    for version in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/11"] {
+    for version in ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTP/3.0"] {
         let err = error(format!("GET / {version}\r\nHost: h\r\n\r\n").as_bytes());
         assert_eq!(err, Http1Error::UnsupportedVersion, "{version}");
         assert_eq!(err.status(), 505);
     }
+}
+
+#[test]
+fn a_malformed_request_line_is_400_not_505() {
+    for line in [
+        "GET /a b HTTP/1.1",
+        "GET http://a b/open/x HTTP/1.1",
+        "GET /x FOO",
+        "GET /x Http/1.1",
+        "GET /x http/1.1",
+        "GET /x HTTP/1",
+        "GET /x HTTP/01.1",
+        "GET /x HTTP/11",
+        "GET /x HTTP/1.1 ",
+        "GET /x HTTP/2.0 x",
+    ] {
+        let err = error(format!("{line}\r\nHost: h\r\n\r\n").as_bytes());
+        assert_eq!(err.status(), 400, "{line}: {err:?}");
+    }
+}
+
+#[test]
+fn an_unsupported_version_split_across_reads_waits_for_the_line_to_end() {
+    let limits = Limits::default();
+    for cut in ["GET / HTTP/2", "GET / HTTP/2.", "GET / HTTP/1.2"] {
+        assert!(
+            matches!(
+                parse_request(cut.as_bytes(), &limits),
+                Ok(crate::http1::Status::Partial)
+            ),
+            "{cut}"
+        );
+    }
+    assert_eq!(
+        parse_request(b"GET / HTTP/2.0\r\n", &limits).unwrap_err(),
+        Http1Error::UnsupportedVersion
+    );
+    assert_eq!(
+        parse_request(b"GET / HTTP/2x", &limits)
+            .unwrap_err()
+            .status(),
+        400
+    );
+}
+
+#[test]
+fn a_request_line_over_both_limits_is_414_not_431() {
+    // As the server configures it: one limit for the head and for its request line.
+    let limits = Limits {
+        max_header_bytes: 64,
+        max_request_line: 64,
+        ..Limits::default()
+    };
+    let long = format!("GET /{} HTTP/1.1\r\nHost: h\r\n\r\n", "a".repeat(100));
+    assert_eq!(
+        parse_request(long.as_bytes(), &limits).unwrap_err(),
+        Http1Error::RequestLineTooLong
+    );
+    assert_eq!(
+        parse_request(&long.as_bytes()[..80], &limits).unwrap_err(),
+        Http1Error::RequestLineTooLong,
+        "refused before the line ends"
+    );
+    let many = format!(
+        "GET / HTTP/1.1\r\nHost: h\r\nx-a: {}\r\n\r\n",
+        "b".repeat(80)
+    );
+    assert_eq!(
+        parse_request(many.as_bytes(), &limits).unwrap_err(),
+        Http1Error::HeadTooLarge
+    );
+    assert_eq!(
+        parse_request(&many.as_bytes()[..70], &limits).unwrap_err(),
+        Http1Error::HeadTooLarge
+    );
 }
 
 #[test]
