@@ -216,6 +216,8 @@ fn partial(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, Http1Erro
 /// well-formed one, waits for more bytes (within the limits).
 fn version_error(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, Http1Error> {
     const MALFORMED: Http1Error = Http1Error::Syntax("malformed request line");
+    /// `HTTP-version`, with `0` standing for any digit.
+    const SHAPE: &[u8] = b"HTTP/0.0";
     let start = buf
         .iter()
         .position(|&byte| byte != b'\r' && byte != b'\n')
@@ -232,19 +234,19 @@ fn version_error(buf: &[u8], limits: &Limits) -> Result<Status<RequestHead>, Htt
     else {
         return Err(MALFORMED);
     };
-    const SHAPE: &[u8] = b"HTTP/0.0";
-    let fits = |(&byte, &shape): (&u8, &u8)| {
-        if shape == b'0' {
-            byte.is_ascii_digit()
-        } else {
-            byte == shape
-        }
+    let fits = |(&byte, &shape): (&u8, &u8)| match shape {
+        b'0' => byte.is_ascii_digit(),
+        _ => byte == shape,
     };
-    let prefix = version.len() <= SHAPE.len() && version.iter().zip(SHAPE).all(fits);
-    match (prefix && version.len() == SHAPE.len(), prefix && !ended) {
-        (true, _) if ended => Err(Http1Error::UnsupportedVersion),
-        (_, true) => partial(buf, limits),
-        _ => Err(MALFORMED),
+    let starts_well = version.len() <= SHAPE.len() && version.iter().zip(SHAPE).all(fits);
+    if !starts_well {
+        Err(MALFORMED)
+    } else if !ended {
+        partial(buf, limits)
+    } else if version.len() == SHAPE.len() {
+        Err(Http1Error::UnsupportedVersion)
+    } else {
+        Err(MALFORMED)
     }
 }
 
