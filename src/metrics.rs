@@ -249,21 +249,20 @@ pub(crate) struct RouteMetrics {
 impl RouteMetrics {
     /// Resolves every series of route `route`; `webhook` for a webhook route.
     pub(crate) fn new(metrics: &Metrics, route: &str, webhook: bool) -> RouteMetrics {
-        let upstream_errors = UpstreamFailure::ALL.map(|kind| {
+        let upstream_errors = |kind: UpstreamFailure| {
             metrics
                 .upstream_errors
                 .with_label_values(&[route, kind.as_str()])
-        });
-        let [_, timeout, broken, _, _] = &upstream_errors;
-        let cutoffs = std::sync::Arc::new(BodyCutoffs {
-            timeout: timeout.clone(),
-            broken: broken.clone(),
-        });
+        };
         RouteMetrics {
             requests: RequestMetrics::new(metrics, route),
             upstream_duration: metrics.upstream_duration.with_label_values(&[route]),
-            upstream_errors,
-            cutoffs,
+            upstream_errors: UpstreamFailure::ALL.map(upstream_errors),
+            // The same series as in `upstream_errors`: a vector hands out one child per label set.
+            cutoffs: std::sync::Arc::new(BodyCutoffs {
+                timeout: upstream_errors(UpstreamFailure::Timeout),
+                broken: upstream_errors(UpstreamFailure::Broken),
+            }),
             auth: AuthOutcome::ALL.map(|outcome| {
                 metrics.auth_decisions.with_label_values(&[
                     route,
@@ -298,9 +297,9 @@ impl RouteMetrics {
         self.upstream_errors(kind).inc();
     }
 
-    /// The `upstream_errors_total` series of `kind` (bodies cut off at the deadline count as
-    /// `timeout` while they stream).
-    pub(crate) fn upstream_errors(&self, kind: UpstreamFailure) -> &IntCounter {
+    /// The `upstream_errors_total` series of `kind` (a body that streams counts through
+    /// `cutoffs`, the same series).
+    fn upstream_errors(&self, kind: UpstreamFailure) -> &IntCounter {
         let [connect, timeout, broken, invalid, tls] = &self.upstream_errors;
         match kind {
             UpstreamFailure::Connect => connect,

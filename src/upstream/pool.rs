@@ -127,8 +127,8 @@ impl<B: SendBody> HostPool<B> {
     /// form) and `body`, starting at `now`. `timeout` bounds the whole exchange:
     /// no response head in time is [`UpstreamFailure::Timeout`], and a body still streaming at
     /// the deadline is cut off (counted in `cutoffs`, as is one whose connection breaks). The
-    /// response body returns the
-    /// connection to the pool when it ends. `route` names the route in TLS failure logs.
+    /// response body returns the connection to the pool when it ends. `route` names the route
+    /// in TLS failure logs.
     pub(crate) async fn send(
         &self,
         parts: &Parts,

@@ -5,21 +5,20 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use std::sync::Arc;
-
-use crate::metrics::BodyCutoffs;
 use tokio_util::io::poll_read_buf;
 
 use super::http1::LIMITS;
 use super::idle;
 use super::io::{Conn, READ_CHUNK};
 use crate::http1::{BodyFraming, ChunkedDecoder, Decoded, ResponseHead, VerbatimFields};
+use crate::metrics::BodyCutoffs;
 
 /// Where a finished HTTP/1.1 response gives its connection back.
 #[derive(Debug, Clone, Copy)]

@@ -171,13 +171,9 @@ where
     url
 }
 
-/// Sends a signed request to a gateway whose route times out after 300 ms and reads the `200`
-/// response's body slowly, as a client on a slow link does (so that a fast upstream is always
-/// ahead and the gateway always has data ready); returns once the gateway has cut the body off
-/// at the route timeout (`upstream_errors_total{kind="timeout"}` counts it).
-async fn assert_body_cut_off(url: &str) -> TestGateway {
-    let text = config_text(url, &app_route("timeout = \"300ms\""));
-    let gateway = TestGateway::start(&text).await;
+/// Sends a signed request to `gateway`'s `/api/x` and returns the response as soon as its head
+/// is in, its body still to be read (so a test can see how the body ends).
+async fn signed_response_head(gateway: &TestGateway) -> http::Response<hyper::body::Incoming> {
     let body = app_body("usr_1", "acct_1");
     let header = sign(&[APP_SECRET], now(), &body);
     let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
@@ -187,9 +183,19 @@ async fn assert_body_cut_off(url: &str) -> TestGateway {
         .header("stripe-signature", header)
         .body(http_body_util::Full::new(bytes::Bytes::from(body)))
         .expect("request");
-    let response = deadline(client.request(request))
+    deadline(client.request(request))
         .await
-        .expect("response head");
+        .expect("response head")
+}
+
+/// Sends a signed request to a gateway whose route times out after 300 ms and reads the `200`
+/// response's body slowly, as a client on a slow link does (so that a fast upstream is always
+/// ahead and the gateway always has data ready); returns once the gateway has cut the body off
+/// at the route timeout (`upstream_errors_total{kind="timeout"}` counts it).
+async fn assert_body_cut_off(url: &str) -> TestGateway {
+    let text = config_text(url, &app_route("timeout = \"300ms\""));
+    let gateway = TestGateway::start(&text).await;
+    let response = signed_response_head(&gateway).await;
     assert_eq!(response.status(), 200);
     let reader = tokio::spawn(async move {
         let mut body = response.into_body();
@@ -222,18 +228,7 @@ async fn an_upstream_body_that_breaks_off_is_counted_as_broken() {
     })
     .await;
     let gateway = TestGateway::start(&config_text(&url, &app_route(""))).await;
-    let body = app_body("usr_1", "acct_1");
-    let header = sign(&[APP_SECRET], now(), &body);
-    let client: hyper_util::client::legacy::Client<_, http_body_util::Full<bytes::Bytes>> =
-        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-            .build_http();
-    let request = http::Request::post(gateway.url("/api/x"))
-        .header("stripe-signature", header)
-        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
-        .expect("request");
-    let response = deadline(client.request(request))
-        .await
-        .expect("response head");
+    let response = signed_response_head(&gateway).await;
     // The head was relayed; the body ends early, which the client sees as an incomplete body.
     assert_eq!(response.status(), 200);
     let read = deadline(http_body_util::BodyExt::collect(response.into_body())).await;
