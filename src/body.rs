@@ -5,14 +5,19 @@
 #![warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 
 use std::any::Any;
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
 
 use crate::upstream::{ResponseError, SendBody, UpstreamBody};
 
@@ -40,10 +45,9 @@ pub(crate) enum ForwardBody {
     Empty,
     /// A verified body, held in memory.
     Full(Option<Bytes>),
-    /// An `auth = "none"` body relayed frame by frame from hyper's connection.
-    Stream(Incoming),
-    /// An `auth = "none"` body of any other type (in-memory tests), boxed.
-    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+    /// An `auth = "none"` body, relayed as it arrives. Boxed: the signed path never makes one,
+    /// and this keeps the body it does make small.
+    Stream(Box<Streamed>),
 }
 
 impl ForwardBody {
@@ -56,9 +60,10 @@ impl ForwardBody {
         }
     }
 
-    /// `body`, relayed as it arrives. hyper's own body type is kept as it is (no allocation);
-    /// any other type is boxed.
-    pub(crate) fn stream<B: InboundBody>(body: B) -> Self {
+    /// `body`, relayed as it arrives, while its client keeps the relay waiting for no more
+    /// than `patience` in all (`server.body_read_timeout`). hyper's own body type is kept as
+    /// it is; any other type is boxed.
+    pub(crate) fn stream<B: InboundBody>(body: B, patience: Duration) -> Self {
         // Nothing to relay (a GET): an empty body, which can also be sent again.
         if body.is_end_stream() {
             return ForwardBody::Empty;
@@ -67,11 +72,183 @@ impl ForwardBody {
         let incoming = (&mut slot as &mut dyn Any)
             .downcast_mut::<Option<Incoming>>()
             .and_then(Option::take);
-        match (incoming, slot) {
-            (Some(incoming), _) => ForwardBody::Stream(incoming),
-            (None, Some(body)) => ForwardBody::Boxed(body.map_err(Into::into).boxed_unsync()),
+        let source = match (incoming, slot) {
+            (Some(incoming), _) => Source::Incoming(incoming),
+            (None, Some(body)) => Source::Boxed(body.map_err(Into::into).boxed_unsync()),
             // Only an `Incoming` is taken out of the slot, and then the first arm matched.
-            (None, None) => ForwardBody::Empty,
+            (None, None) => return ForwardBody::Empty,
+        };
+        ForwardBody::Stream(Box::new(Streamed {
+            source,
+            patience: Patience::new(patience),
+            fault: Arc::new(AtomicU8::new(NO_FAULT)),
+        }))
+    }
+
+    /// Where a streamed body will say whether its client failed it: broke it off, or kept the
+    /// relay waiting past its patience (the body then ends in [`BodyTimedOut`]). Taken before
+    /// the body is handed to the upstream connection, which may not say why the body ended.
+    pub(crate) fn client_fault(&self) -> Option<ClientFault> {
+        match self {
+            ForwardBody::Stream(streamed) => Some(ClientFault(Arc::clone(&streamed.fault))),
+            ForwardBody::Empty | ForwardBody::Full(_) => None,
+        }
+    }
+}
+
+/// A body relayed as its client sends it, and how much longer the client may keep the relay
+/// waiting.
+#[derive(Debug)]
+pub(crate) struct Streamed {
+    source: Source,
+    patience: Patience,
+    /// How the client failed the body, if it did (shared with [`ClientFault`]).
+    fault: Arc<AtomicU8>,
+}
+
+const NO_FAULT: u8 = 0;
+const BROKEN: u8 = 1;
+const TIMED_OUT: u8 = 2;
+
+#[derive(Debug)]
+enum Source {
+    /// hyper's body (an HTTP/2 client's), relayed without boxing.
+    Incoming(Incoming),
+    /// Any other body (an HTTP/1.1 client's, pumped from its connection), boxed.
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl Source {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self {
+            Source::Incoming(incoming) => Pin::new(incoming).poll_frame(cx).map_err(Into::into),
+            Source::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+}
+
+/// The time a streamed body's client may keep the relay waiting, in all: only the time spent
+/// waiting for its next bytes counts, never the time the upstream takes to accept them, so a
+/// slow upstream is never blamed on the client.
+#[derive(Debug)]
+struct Patience {
+    /// What is left of it, as of the start of the current wait.
+    left: Duration,
+    /// When the relay started waiting for the client, while it waits.
+    since: Option<Instant>,
+    /// Armed at the first wait, moved at later ones.
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl Patience {
+    fn new(left: Duration) -> Self {
+        Patience {
+            left,
+            since: None,
+            timer: None,
+        }
+    }
+
+    /// Bytes (or the end) came: the wait, if there was one, is paid for.
+    fn received(&mut self) {
+        if let Some(since) = self.since.take() {
+            self.left = self.left.saturating_sub(since.elapsed());
+        }
+    }
+
+    /// The client has nothing more yet: waits, and says whether it has now waited too long.
+    fn exhausted(&mut self, cx: &mut Context<'_>) -> bool {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        // A patience too large to add to the clock never runs out.
+        let Some(by) = since.checked_add(self.left) else {
+            return false;
+        };
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(by)));
+        if timer.deadline() != by {
+            timer.as_mut().reset(by);
+        }
+        timer.as_mut().poll(cx).is_ready()
+    }
+}
+
+/// How a streamed body's client failed it, as the body found out; kept by the pipeline while
+/// the body itself goes to the upstream.
+#[derive(Debug)]
+pub(crate) struct ClientFault(Arc<AtomicU8>);
+
+/// How a client failed the body it was sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyFault {
+    /// The body broke: the connection closed or failed, or its framing was broken.
+    Broken,
+    /// The client kept the relay waiting past `server.body_read_timeout`.
+    TimedOut,
+}
+
+impl ClientFault {
+    pub(crate) fn get(&self) -> Option<BodyFault> {
+        match self.0.load(Ordering::Relaxed) {
+            BROKEN => Some(BodyFault::Broken),
+            TIMED_OUT => Some(BodyFault::TimedOut),
+            _ => None,
+        }
+    }
+}
+
+/// How a streamed body ends when its client kept the relay waiting past
+/// `server.body_read_timeout`.
+#[derive(Debug)]
+pub(crate) struct BodyTimedOut;
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the client did not send its body within body_read_timeout")
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+impl Body for Streamed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.fault.load(Ordering::Relaxed) != NO_FAULT {
+            return Poll::Ready(None);
+        }
+        match this.source.poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.patience.received();
+                if let Some(Err(_)) = &frame {
+                    this.fault.store(BROKEN, Ordering::Relaxed);
+                }
+                Poll::Ready(frame)
+            }
+            Poll::Pending if this.patience.exhausted(cx) => {
+                this.fault.store(TIMED_OUT, Ordering::Relaxed);
+                Poll::Ready(Some(Err(Box::new(BodyTimedOut))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.source {
+            Source::Incoming(incoming) => incoming.is_end_stream(),
+            Source::Boxed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.source {
+            Source::Incoming(incoming) => incoming.size_hint(),
+            Source::Boxed(body) => body.size_hint(),
         }
     }
 }
@@ -87,8 +264,7 @@ impl Body for ForwardBody {
         match self.get_mut() {
             ForwardBody::Empty => Poll::Ready(None),
             ForwardBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            ForwardBody::Stream(incoming) => Pin::new(incoming).poll_frame(cx).map_err(Into::into),
-            ForwardBody::Boxed(body) => Pin::new(body).poll_frame(cx),
+            ForwardBody::Stream(streamed) => Pin::new(&mut **streamed).poll_frame(cx),
         }
     }
 
@@ -96,8 +272,7 @@ impl Body for ForwardBody {
         match self {
             ForwardBody::Empty => true,
             ForwardBody::Full(bytes) => bytes.is_none(),
-            ForwardBody::Stream(incoming) => incoming.is_end_stream(),
-            ForwardBody::Boxed(body) => body.is_end_stream(),
+            ForwardBody::Stream(streamed) => streamed.is_end_stream(),
         }
     }
 
@@ -105,8 +280,7 @@ impl Body for ForwardBody {
         match self {
             ForwardBody::Empty => SizeHint::with_exact(0),
             ForwardBody::Full(bytes) => exact(bytes.as_ref()),
-            ForwardBody::Stream(incoming) => incoming.size_hint(),
-            ForwardBody::Boxed(body) => body.size_hint(),
+            ForwardBody::Stream(streamed) => streamed.size_hint(),
         }
     }
 }
@@ -118,7 +292,7 @@ impl SendBody for ForwardBody {
             // Taken, not cloned: a clone of bytes read into a vector would allocate to share
             // them.
             ForwardBody::Full(bytes) => Some(bytes.take().unwrap_or_default()),
-            ForwardBody::Stream(_) | ForwardBody::Boxed(_) => None,
+            ForwardBody::Stream(_) => None,
         }
     }
 
@@ -241,4 +415,161 @@ impl Body for GatewayBody {
 
 fn exact(bytes: Option<&Bytes>) -> SizeHint {
     SizeHint::with_exact(bytes.map_or(0, |b| b.len() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    /// A body fed by the test through a channel: pending while it holds nothing.
+    struct Fed(mpsc::UnboundedReceiver<Bytes>);
+
+    impl Body for Fed {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            self.get_mut()
+                .0
+                .poll_recv(cx)
+                .map(|piece| piece.map(|bytes| Ok(Frame::data(bytes))))
+        }
+    }
+
+    fn fed(patience: Duration) -> (mpsc::UnboundedSender<Bytes>, ForwardBody) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        (sender, ForwardBody::stream(Fed(receiver), patience))
+    }
+
+    /// The next frame, or `None` if none came within `within` (time is paused: the runtime
+    /// moves the clock on while everything waits).
+    async fn next(
+        body: &mut ForwardBody,
+        within: Duration,
+    ) -> Option<Option<Result<Bytes, BoxError>>> {
+        let frame = tokio::time::timeout(within, body.frame()).await.ok()?;
+        Some(frame.map(|frame| frame.map(|frame| frame.into_data().unwrap_or_default())))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_sending_ends_its_body_in_a_timeout() {
+        let (sender, mut body) = fed(Duration::from_secs(10));
+        let fault = body.client_fault().expect("a streamed body");
+        sender.send(Bytes::from_static(b"part")).expect("send");
+        let first = next(&mut body, Duration::from_secs(1)).await;
+        assert!(matches!(first, Some(Some(Ok(ref bytes))) if bytes == "part"));
+        let started = Instant::now();
+        let ended = next(&mut body, Duration::from_secs(60)).await;
+        let Some(Some(Err(error))) = ended else {
+            panic!("the body ends in an error, not {ended:?}");
+        };
+        assert!(error.is::<BodyTimedOut>(), "{error}");
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        assert_eq!(fault.get(), Some(BodyFault::TimedOut));
+        // Nothing more comes from it, even if the client sends again.
+        sender.send(Bytes::from_static(b"late")).expect("send");
+        assert!(matches!(
+            next(&mut body, Duration::from_secs(1)).await,
+            Some(None)
+        ));
+        drop(sender);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_the_time_spent_waiting_for_the_client_counts() {
+        let (sender, mut body) = fed(Duration::from_secs(10));
+        let fault = body.client_fault().expect("a streamed body");
+        // Waits 6 s for the first bytes: 4 s of patience left.
+        assert!(next(&mut body, Duration::from_secs(6)).await.is_none());
+        sender.send(Bytes::from_static(b"a")).expect("send");
+        assert!(matches!(
+            next(&mut body, Duration::from_secs(1)).await,
+            Some(Some(Ok(_)))
+        ));
+        // The upstream takes a minute to ask for more: none of it is the client's.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        sender.send(Bytes::from_static(b"b")).expect("send");
+        assert!(matches!(
+            next(&mut body, Duration::from_secs(1)).await,
+            Some(Some(Ok(_)))
+        ));
+        // 3 s more of waiting is still within the 4 s left...
+        assert!(next(&mut body, Duration::from_secs(3)).await.is_none());
+        assert_eq!(fault.get(), None);
+        sender.send(Bytes::from_static(b"c")).expect("send");
+        assert!(matches!(
+            next(&mut body, Duration::from_secs(1)).await,
+            Some(Some(Ok(_)))
+        ));
+        // ...and the last second runs out.
+        let started = Instant::now();
+        let ended = next(&mut body, Duration::from_secs(60)).await;
+        assert!(matches!(ended, Some(Some(Err(_)))), "{ended:?}");
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        assert_eq!(fault.get(), Some(BodyFault::TimedOut));
+    }
+
+    /// Sends a byte every 10 ms until the body is dropped.
+    fn trickle(sender: mpsc::UnboundedSender<Bytes>) {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                if sender.send(Bytes::from_static(b"x")).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickle_is_cut_off_once_its_waits_add_up_to_the_patience() {
+        let (sender, mut body) = fed(Duration::from_secs(1));
+        trickle(sender);
+        let started = Instant::now();
+        let mut pieces = 0;
+        let error = loop {
+            match next(&mut body, Duration::from_secs(5)).await {
+                Some(Some(Ok(_))) => pieces += 1,
+                Some(Some(Err(error))) => break error,
+                other => panic!("a trickle never ends: {other:?}"),
+            }
+        };
+        assert!(error.is::<BodyTimedOut>(), "{error}");
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        assert!((99..=100).contains(&pieces), "{pieces}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_ends_within_the_patience_is_relayed_whole() {
+        let (sender, mut body) = fed(Duration::from_secs(1));
+        let fault = body.client_fault().expect("a streamed body");
+        tokio::spawn(async move {
+            for _ in 0..50 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                sender.send(Bytes::from_static(b"x")).expect("send");
+            }
+        });
+        let mut pieces = 0;
+        while let Some(frame) = next(&mut body, Duration::from_secs(5))
+            .await
+            .expect("in time")
+        {
+            assert!(frame.is_ok());
+            pieces += 1;
+        }
+        assert_eq!(pieces, 50);
+        assert_eq!(fault.get(), None);
+    }
+
+    #[test]
+    fn bodies_held_in_memory_have_no_client_to_fail_them() {
+        assert!(ForwardBody::Empty.client_fault().is_none());
+        assert!(ForwardBody::full(Bytes::from_static(b"{}"))
+            .client_fault()
+            .is_none());
+    }
 }

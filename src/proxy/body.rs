@@ -1,7 +1,7 @@
 //! Phase 3, body: app and webhook routes read the whole body before verifying it, bounded by
 //! size (`413`) and time (`408`), and paid for from the budget all buffered bodies share
 //! (`budget.rs`; `503 overloaded` when it cannot cover one more). `auth = "none"` routes do
-//! not come here: their body streams.
+//! not come here: their body streams, within the same time (`crate::body::ForwardBody::stream`).
 
 use std::future::Future;
 use std::sync::Arc;

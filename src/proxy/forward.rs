@@ -12,7 +12,7 @@ use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode};
 
 use super::record::Record;
-use crate::body::{json_response, ForwardBody, GatewayBody};
+use crate::body::{json_response, BodyFault, ClientFault, ForwardBody, GatewayBody};
 use crate::error::GatewayError;
 use crate::http1::{Head, VerbatimFields};
 use crate::snapshot::Route;
@@ -72,6 +72,7 @@ async fn pooled(
     // origin-form target.
     debug_assert!(!parts.headers.contains_key(HOST));
     verbatim.push_valid(HOST.as_str(), host.as_bytes());
+    let fault = body.client_fault();
     let started = Instant::now();
     let result = match pool
         .send(
@@ -85,8 +86,15 @@ async fn pooled(
         .await
     {
         Ok(response) => Ok(response),
-        Err(SendError::Upstream(failure)) => Err(failure),
-        Err(SendError::RequestBody) => return Err(GatewayError::BodyUnreadable),
+        // A client that broke or stalled its body ended the exchange, whichever way the
+        // upstream connection reports it (an HTTP/2 upstream sees its stream reset).
+        Err(error) => match (fault.as_ref().and_then(ClientFault::get), error) {
+            (Some(BodyFault::TimedOut), _) => return Err(GatewayError::BodyTimeout),
+            (Some(BodyFault::Broken), _) | (None, SendError::RequestBody) => {
+                return Err(GatewayError::BodyUnreadable)
+            }
+            (None, SendError::Upstream(failure)) => Err(failure),
+        },
     };
     let response =
         result.map(|response| response.map(|body| GatewayBody::Upstream(Box::new(body))));
@@ -132,7 +140,7 @@ fn buffered(body: ForwardBody) -> Result<Bytes, GatewayError> {
         ForwardBody::Empty => Ok(Bytes::new()),
         ForwardBody::Full(bytes) => Ok(bytes.unwrap_or_default()),
         // Not for an upstream that answers in process (`Upstream::answers_in_process`).
-        ForwardBody::Stream(_) | ForwardBody::Boxed(_) => Err(GatewayError::BodyUnreadable),
+        ForwardBody::Stream(_) => Err(GatewayError::BodyUnreadable),
     }
 }
 

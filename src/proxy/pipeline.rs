@@ -189,7 +189,7 @@ impl Gateway {
             let body = body::read(body, declared, server, &self.budget).await?;
             Ok(ForwardBody::full(body))
         } else {
-            Ok(ForwardBody::stream(body))
+            Ok(ForwardBody::stream(body, server.body_read_timeout))
         }
     }
 

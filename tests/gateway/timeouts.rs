@@ -1,14 +1,28 @@
 //! Read timeouts against clients that stall: a body that never completes gets `408
-//! body_timeout` and is never forwarded; a request head that never completes closes the
-//! connection after `header_read_timeout`.
+//! body_timeout` (a signed one is never forwarded; a streamed one is cut off at the upstream);
+//! a request head that never completes closes the connection after `header_read_timeout`.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Request;
+use http_body::{Body, Frame};
+use hyper::client::conn::http2;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
 use crate::common::*;
 
+/// An `auth = "none"` route: its body streams to the upstream as it arrives.
+const OPEN_ROUTE: &str = "[[routes]]\nid = \"open\"\npath_prefix = \"/open/\"\nauth = \"none\"\n";
+
 fn config(upstream: &Upstream) -> String {
-    config_text(&upstream.url(), &app_route("")).replace(
+    let routes = format!("{}{OPEN_ROUTE}", app_route(""));
+    config_text(&upstream.url(), &routes).replace(
         "shutdown_grace = \"5s\"",
         "shutdown_grace = \"5s\"\nbody_read_timeout = \"300ms\"\nheader_read_timeout = \"300ms\"",
     )
@@ -44,6 +58,120 @@ async fn a_body_that_stalls_gets_408_and_is_not_forwarded() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"body_timeout\""), "{answer}");
     assert!(upstream.seen().is_empty());
+    gateway.stop().await;
+}
+
+/// The upstream timeout (2 s) is far beyond `body_read_timeout` (300 ms): the client's stall
+/// is answered as the client's, at its own deadline, and is no upstream error.
+#[tokio::test]
+async fn a_streamed_body_that_stalls_gets_408_not_an_upstream_timeout() {
+    let upstream = Upstream::start().await;
+    let gateway = TestGateway::start(&config(&upstream)).await;
+    let mut stream = deadline(TcpStream::connect(gateway.data))
+        .await
+        .expect("connect");
+    let head = "POST /open/upload HTTP/1.1\r\nhost: gw\r\ncontent-length: 100\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream
+        .write_all(b"0123456789")
+        .await
+        .expect("write 10 of 100");
+    let started = Instant::now();
+    let answer = read_to_end(&mut stream).await;
+    let took = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"body_timeout\""), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(took < Duration::from_millis(1500), "answered at {took:?}");
+    let metrics = gateway.metrics();
+    assert_no_upstream_error(&metrics);
+    let counted = r#"stripe_app_gateway_requests_total{route="open",status="408"} 1"#;
+    assert!(metrics.contains(counted), "{metrics}");
+    gateway.stop().await;
+}
+
+fn assert_no_upstream_error(metrics: &str) {
+    let counted: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("stripe_app_gateway_upstream_errors_total{"))
+        .filter(|line| !line.ends_with(" 0"))
+        .collect();
+    assert!(counted.is_empty(), "{counted:?}");
+}
+
+/// A streamed body fed by the test: pending while the channel holds nothing.
+struct Fed(mpsc::UnboundedReceiver<Bytes>);
+
+impl Body for Fed {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.get_mut()
+            .0
+            .poll_recv(cx)
+            .map(|piece| piece.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+#[tokio::test]
+async fn an_http2_streamed_body_that_stalls_gets_408() {
+    let upstream = Upstream::start().await;
+    let gateway = TestGateway::start(&config(&upstream)).await;
+    let stream = deadline(TcpStream::connect(gateway.data))
+        .await
+        .expect("connect");
+    let (mut sender, connection) =
+        deadline(http2::handshake(TokioExecutor::new(), TokioIo::new(stream)))
+            .await
+            .expect("h2 handshake");
+    let connection = tokio::spawn(connection);
+    let (pieces, receiver) = mpsc::unbounded_channel();
+    pieces
+        .send(Bytes::from_static(b"0123456789"))
+        .expect("send");
+    let request = Request::post(format!("http://{}/open/upload", gateway.data))
+        .header("content-length", "100")
+        .body(Fed(receiver))
+        .expect("request");
+    let started = Instant::now();
+    let response = deadline(sender.send_request(request))
+        .await
+        .expect("answered");
+    let took = started.elapsed();
+    assert_eq!(response.status(), 408);
+    assert!(took < Duration::from_millis(1500), "answered at {took:?}");
+    assert_no_upstream_error(&gateway.metrics());
+    drop(pieces);
+    connection.abort();
+    gateway.stop().await;
+}
+
+#[tokio::test]
+async fn a_streamed_body_sent_in_pieces_within_the_deadline_is_forwarded() {
+    let upstream = Upstream::start().await;
+    let gateway = TestGateway::start(&config(&upstream)).await;
+    let mut stream = deadline(TcpStream::connect(gateway.data))
+        .await
+        .expect("connect");
+    let head =
+        "POST /open/upload HTTP/1.1\r\nhost: gw\r\ncontent-length: 40\r\nconnection: close\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stream.write_all(b"0123456789").await.expect("write 10");
+    }
+    let answer = read_to_end(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(&seen[0].body[..], &b"0123456789".repeat(4)[..]);
     gateway.stop().await;
 }
 

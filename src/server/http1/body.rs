@@ -130,8 +130,9 @@ pub(super) fn body_for(
 
 /// Reads the body framed by `framing` from `conn` and sends it on in pieces, after a
 /// `100 Continue` when the client asked for one. Ends when the body has been read, the client
-/// fails, or the pipeline drops the body. Has no deadline: it runs only while the pipeline
-/// waits for the request, whose reads are bounded there.
+/// fails, or the pipeline drops the body. Has no deadline of its own: it runs only while the
+/// pipeline waits for the body, which bounds that wait (`body_read_timeout`, whether it buffers
+/// the body or streams it) and drops the pump with it.
 pub(super) async fn pump<I: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<I>,
     framing: BodyFraming,

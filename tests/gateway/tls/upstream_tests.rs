@@ -209,3 +209,67 @@ async fn a_signed_body_reaches_an_h2_upstream_whole_on_a_new_connection() {
     assert_eq!(upstream.connections(), 1);
     gateway.stop().await;
 }
+
+/// A client's body relayed to an h2 upstream fails on the client's side: a stall past
+/// `body_read_timeout`, then a chunked body whose framing breaks after its first chunk. The
+/// upstream sees its stream reset; the client gets the client's error, and no upstream error is
+/// counted.
+#[tokio::test]
+async fn a_body_the_client_fails_on_its_way_to_an_h2_upstream_is_the_clients_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ca, leaf, ca_file) = upstream_pki(dir.path(), &["127.0.0.1"]);
+    let upstream = TlsUpstream::start(&leaf, &["h2", "http/1.1"], None).await;
+    let text = config_text(&upstream.url(), &routes(""))
+        .replacen(
+            "[upstream]\n",
+            &format!("[upstream]\n{}\n", key_line("ca_file", &ca_file)),
+            1,
+        )
+        .replace(
+            "shutdown_grace = \"5s\"",
+            "shutdown_grace = \"5s\"\nbody_read_timeout = \"300ms\"",
+        );
+    let gateway = TestGateway::start(&text).await;
+    // The shared HTTP/2 connection first, so that the failing bodies go out on it.
+    let answer = send(Method::GET, &gateway.url("/x/first"), &[], Vec::new()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let cases = [
+        (
+            "POST /x/upload HTTP/1.1\r\nhost: gw\r\ncontent-length: 100\r\n\r\n0123456789",
+            "HTTP/1.1 408",
+            "body_timeout",
+        ),
+        (
+            "POST /x/upload HTTP/1.1\r\nhost: gw\r\ntransfer-encoding: chunked\r\n\r\na\r\n0123456789\r\nzz\r\n",
+            "HTTP/1.1 400",
+            "body_unreadable",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let mut stream = deadline(tokio::net::TcpStream::connect(gateway.data))
+            .await
+            .expect("connect");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        deadline(stream.read_to_end(&mut answer))
+            .await
+            .expect("read");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with(status), "{answer}");
+        assert!(answer.contains(&format!("\"code\":\"{code}\"")), "{answer}");
+    }
+    assert!(upstream
+        .seen()
+        .iter()
+        .all(|seen| seen.version == Version::HTTP_2));
+    let metrics = gateway.metrics();
+    let errors: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("stripe_app_gateway_upstream_errors_total{"))
+        .filter(|line| !line.ends_with(" 0"))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    gateway.stop().await;
+}
