@@ -86,19 +86,25 @@ async fn pooled(
         .await
     {
         Ok(response) => Ok(response),
-        // A client that broke or stalled its body ended the exchange, whichever way the
-        // upstream connection reports it (an HTTP/2 upstream sees its stream reset).
-        Err(error) => match (fault.as_ref().and_then(ClientFault::get), error) {
-            (Some(BodyFault::TimedOut), _) => return Err(GatewayError::BodyTimeout),
-            (Some(BodyFault::Broken), _) | (None, SendError::RequestBody) => {
-                return Err(GatewayError::BodyUnreadable)
-            }
-            (None, SendError::Upstream(failure)) => Err(failure),
-        },
+        Err(error) => Err(blame(error, fault)?),
     };
     let response =
         result.map(|response| response.map(|body| GatewayBody::Upstream(Box::new(body))));
     relay(response, started.elapsed(), record)
+}
+
+/// Whose fault a request that got no response is: the client's when it broke or stalled its
+/// body, whichever way the upstream connection reports that (an HTTP/2 upstream sees its
+/// stream reset); otherwise the upstream's.
+#[cold]
+fn blame(error: SendError, fault: Option<ClientFault>) -> Result<UpstreamFailure, GatewayError> {
+    match (fault.as_ref().and_then(ClientFault::get), error) {
+        (Some(BodyFault::TimedOut), _) => Err(GatewayError::BodyTimeout),
+        (Some(BodyFault::Broken), _) | (None, SendError::RequestBody) => {
+            Err(GatewayError::BodyUnreadable)
+        }
+        (None, SendError::Upstream(failure)) => Ok(failure),
+    }
 }
 
 /// Records the upstream's answer, and refuses one whose status cannot be relayed
