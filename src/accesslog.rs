@@ -34,7 +34,8 @@ pub(crate) struct Entry<'a> {
     pub request_id: &'a [u8],
     pub route: &'a str,
     pub method: &'a str,
-    pub path: &'a str,
+    /// The bytes of a `str` (the request target's path, which is ASCII).
+    pub path: &'a [u8],
     pub status: u16,
     pub duration: Duration,
     pub upstream_status: Option<u16>,
@@ -179,6 +180,8 @@ fn text_line(out: &mut Vec<u8>, entry: &Entry<'_>) {
 
 enum Value<'a> {
     Str(&'a str),
+    /// The bytes of a `str`, escaped as [`Value::Str`] is.
+    Text(&'a [u8]),
     /// Text that never needs an escape: a request id (checked or generated), a method token, a
     /// fixed code.
     Plain(&'a [u8]),
@@ -189,7 +192,8 @@ enum Value<'a> {
 impl Value<'_> {
     fn write(&self, out: &mut Vec<u8>) {
         match self {
-            Value::Str(text) => quoted(out, text),
+            Value::Str(text) => quoted(out, text.as_bytes()),
+            Value::Text(text) => quoted(out, text),
             Value::Plain(text) => {
                 debug_assert!(!text.iter().copied().any(needs_escape));
                 out.push(b'"');
@@ -246,7 +250,7 @@ fn each_field(entry: &Entry<'_>, mut emit: impl FnMut(&Name, Value<'_>)) {
     emit(&name!("request_id"), Value::Plain(entry.request_id));
     emit(&name!("route"), Value::Str(entry.route));
     emit(&name!("method"), Value::Plain(entry.method.as_bytes()));
-    emit(&name!("path"), Value::Str(entry.path));
+    emit(&name!("path"), Value::Text(entry.path));
     emit(&name!("status"), Value::Int(u64::from(entry.status)));
     emit(&name!("duration_ms"), Value::Millis(entry.duration));
     if let Some(status) = entry.upstream_status {
@@ -278,9 +282,9 @@ fn each_field(entry: &Entry<'_>, mut emit: impl FnMut(&Name, Value<'_>)) {
 }
 
 /// A JSON string literal (also valid as the quoted form of the text format).
-fn quoted(out: &mut Vec<u8>, text: &str) {
+fn quoted(out: &mut Vec<u8>, text: &[u8]) {
     out.push(b'"');
-    let mut rest = text.as_bytes();
+    let mut rest = text;
     // Most values need no escape at all: one check, then one copy.
     if !any_needs_escape(rest) {
         out.extend_from_slice(rest);

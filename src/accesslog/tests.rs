@@ -5,7 +5,7 @@ fn entry() -> Entry<'static> {
         request_id: b"req_1",
         route: "ui",
         method: "POST",
-        path: "/api/\"x\"",
+        path: b"/api/\"x\"",
         status: 200,
         duration: Duration::from_micros(1_234),
         upstream_status: Some(201),
@@ -83,7 +83,7 @@ fn quoted_values_escape_exactly_what_json_needs_and_copy_the_rest() {
     ];
     for (text, expected) in cases {
         let mut out = Vec::new();
-        quoted(&mut out, text);
+        quoted(&mut out, text.as_bytes());
         assert_eq!(String::from_utf8(out).expect("utf-8"), expected, "{text:?}");
     }
 }

@@ -108,7 +108,7 @@ impl Gateway {
             request_id: id.as_bytes(),
             route: NO_ROUTE,
             method: "-",
-            path: "-",
+            path: b"-",
             status: status.as_u16(),
             duration: elapsed,
             upstream_status: None,

@@ -29,7 +29,7 @@ const CLIENT_CLOSED: StatusCode = match StatusCode::from_u16(499) {
 pub(crate) struct Record<'s> {
     request_id: RequestId,
     method: Method,
-    uri: Uri,
+    path: LoggedPath,
     route: Option<&'s Route>,
     auth: Option<AuthOutcome>,
     account: Option<String>,
@@ -42,6 +42,41 @@ pub(crate) struct Record<'s> {
     error: Option<&'static str>,
     /// Where [`Record::finish`] writes, and when the request began; taken when it is written.
     sink: Option<(&'s RequestMetrics, &'s AccessLog, Instant)>,
+}
+
+/// The request's path as its access-log line shows it: copied when short, which most are (no
+/// allocation, and no shared count on the target's bytes, which cloning them would make);
+/// otherwise the target itself, shared.
+enum LoggedPath {
+    Short { len: u8, bytes: [u8; SHORT_PATH] },
+    Long(Uri),
+}
+
+/// The longest path [`LoggedPath`] copies.
+const SHORT_PATH: usize = 62;
+
+impl LoggedPath {
+    fn of(uri: &Uri) -> LoggedPath {
+        let path = uri.path().as_bytes();
+        match (u8::try_from(path.len()), path.len() <= SHORT_PATH) {
+            (Ok(len), true) => {
+                let mut bytes = [0u8; SHORT_PATH];
+                if let Some(slot) = bytes.get_mut(..path.len()) {
+                    slot.copy_from_slice(path);
+                }
+                LoggedPath::Short { len, bytes }
+            }
+            _ => LoggedPath::Long(uri.clone()),
+        }
+    }
+
+    /// The bytes of the path's `str`.
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            LoggedPath::Short { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            LoggedPath::Long(uri) => uri.path().as_bytes(),
+        }
+    }
 }
 
 impl<'s> Record<'s> {
@@ -58,7 +93,7 @@ impl<'s> Record<'s> {
         Record {
             request_id,
             method: request.method.clone(),
-            uri: request.uri.clone(),
+            path: LoggedPath::of(&request.uri),
             route: None,
             auth: None,
             account: None,
@@ -136,7 +171,7 @@ impl<'s> Record<'s> {
             request_id: self.request_id.as_bytes(),
             route: self.route.map_or(NO_ROUTE, |route| &route.id),
             method: self.method.as_str(),
-            path: self.uri.path(),
+            path: self.path.as_bytes(),
             status: status.as_u16(),
             duration: elapsed,
             upstream_status: self
