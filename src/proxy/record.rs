@@ -220,3 +220,31 @@ impl Drop for Record<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_logged_path_is_the_targets_path_whatever_its_length() {
+        let long = format!("/api/{}", "a".repeat(200));
+        for target in [
+            "/".to_string(),
+            "/api/x?secret=query".to_string(),
+            format!("/{}", "b".repeat(SHORT_PATH - 1)),
+            format!("/{}", "c".repeat(SHORT_PATH)),
+            long,
+            "/%E2%82%AC/\"q\"".to_string(),
+        ] {
+            let uri: Uri = target.parse().expect("uri");
+            let logged = LoggedPath::of(&uri);
+            assert_eq!(logged.as_bytes(), uri.path().as_bytes(), "{target}");
+            let short = uri.path().len() <= SHORT_PATH;
+            assert_eq!(
+                matches!(logged, LoggedPath::Short { .. }),
+                short,
+                "{target}"
+            );
+        }
+    }
+}
