@@ -24,6 +24,12 @@ use crate::proxy::headers::Peer;
 use crate::proxy::Gateway;
 use crate::tls::server::{ClientStream, Protocol as Negotiated};
 
+/// Streams an HTTP/2 client may have open at once on one connection.
+const HTTP2_MAX_STREAMS: u32 = 128;
+
+/// Request body bytes an HTTP/2 client may send on a stream ahead of the gateway reading them.
+const HTTP2_STREAM_WINDOW: u32 = 64 * 1024;
+
 /// How the data listener's connections are served: the HTTP/1.1 settings, hyper's HTTP/2
 /// builder and the timeouts, fixed at start.
 #[derive(Debug, Clone)]
@@ -39,16 +45,20 @@ impl Connections {
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
-            .max_concurrent_streams(128)
+            .max_concurrent_streams(HTTP2_MAX_STREAMS)
             .max_header_list_size(u32::try_from(server.max_header_bytes).unwrap_or(u32::MAX))
             .keep_alive_interval(server.http2_keepalive_interval)
             .keep_alive_timeout(server.header_read_timeout)
-            // A client can hold at most 1 MiB of unread request body per connection (256 KiB
-            // per stream); one that resets streams faster than they are answered
-            // (CVE-2023-44487, "rapid reset") or keeps provoking stream errors (CVE-2025-8671)
-            // is disconnected. The same over TLS and in plaintext.
-            .initial_stream_window_size(256 * 1024)
-            .initial_connection_window_size(1024 * 1024)
+            // A client can have at most 64 KiB of request body per stream waiting to be read,
+            // and the connection's window is the sum of its streams': a stream whose body is
+            // not read yet (its upstream takes it slowly) never closes the window to the others,
+            // which could then not send a byte, and would be blamed for it (`body_read_timeout`
+            // counts the time a streamed body waits for its client). A client that resets
+            // streams faster than they are answered (CVE-2023-44487, "rapid reset") or keeps
+            // provoking stream errors (CVE-2025-8671) is disconnected. The same over TLS and in
+            // plaintext.
+            .initial_stream_window_size(HTTP2_STREAM_WINDOW)
+            .initial_connection_window_size(HTTP2_MAX_STREAMS * HTTP2_STREAM_WINDOW)
             .max_pending_accept_reset_streams(20)
             .max_local_error_reset_streams(256);
         let timeouts = Timeouts {

@@ -146,9 +146,9 @@ async fn exchange<I: AsyncRead + AsyncWrite + Unpin>(
     let response = {
         let mut handling = pin!(gateway.handle(head, body, peer));
         let mut beside = pin!(async {
-            if let Some((sender, framing)) = pumping {
+            if let Some((feed, framing)) = pumping {
                 let (limits, send) = (&settings.limits, settings.timeouts.send);
-                match pump(conn, framing, sender, expect_continue, limits, send).await {
+                match pump(conn, framing, feed, expect_continue, limits, send).await {
                     Pumped::Complete => complete.store(true, Ordering::Relaxed),
                     Pumped::ClientGone => return,
                     // The connection closes after the response; nothing more to watch.

@@ -153,6 +153,104 @@ async fn an_http2_streamed_body_that_stalls_gets_408() {
     gateway.stop().await;
 }
 
+/// A body of `left` zero bytes, in 64 KiB frames, as fast as the connection takes them.
+struct Zeros {
+    left: usize,
+}
+
+impl Body for Zeros {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        let this = self.get_mut();
+        let take = this.left.min(ZEROS.len());
+        this.left -= take;
+        Poll::Ready((take > 0).then(|| Ok(Frame::data(Bytes::from_static(&ZEROS[..take])))))
+    }
+}
+
+/// An upstream that accepts connections and never reads from them (a tiny receive buffer):
+/// whatever is relayed to it waits.
+async fn never_reading_upstream() -> String {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let addr = socket.local_addr().expect("addr");
+    let listener = socket.listen(64).expect("listen");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Uploads on one HTTP/2 connection whose upstream does not take them hold their streams'
+/// unread bytes; another stream on that connection must still be able to send its body (the
+/// gateway's own flow control must not stall it), so it is answered, not timed out as a
+/// client that stalled.
+#[tokio::test]
+async fn uploads_held_by_a_slow_upstream_do_not_stall_other_streams_of_the_connection() {
+    let upstream = Upstream::start().await;
+    let stuck = never_reading_upstream().await;
+    let routes = format!(
+        "{OPEN_ROUTE}[[routes]]\nid = \"stuck\"\npath_prefix = \"/stuck/\"\nauth = \"none\"\nupstream = \"{stuck}\"\ntimeout = \"30s\"\n"
+    );
+    let text = config_text(&upstream.url(), &routes).replace(
+        "shutdown_grace = \"5s\"",
+        "shutdown_grace = \"5s\"\nbody_read_timeout = \"500ms\"",
+    );
+    let gateway = TestGateway::start(&text).await;
+    let stream = deadline(TcpStream::connect(gateway.data))
+        .await
+        .expect("connect");
+    let (sender, connection) =
+        deadline(http2::handshake(TokioExecutor::new(), TokioIo::new(stream)))
+            .await
+            .expect("h2 handshake");
+    let connection = tokio::spawn(connection);
+    // Sixteen uploads of 16 MiB each, none of which the upstream takes.
+    let mut uploads = Vec::new();
+    for i in 0..16 {
+        let mut sender = sender.clone();
+        let request = Request::post(format!("http://{}/stuck/{i}", gateway.data))
+            .body(http_body_util::Either::Left(Zeros { left: 16 << 20 }))
+            .expect("request");
+        uploads.push(tokio::spawn(
+            async move { sender.send_request(request).await },
+        ));
+    }
+    // Long enough for the uploads to fill every buffer on their way.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (pieces, receiver) = mpsc::unbounded_channel();
+    pieces
+        .send(Bytes::from_static(b"0123456789"))
+        .expect("send");
+    drop(pieces);
+    let request = Request::post(format!("http://{}/open/other", gateway.data))
+        .header("content-length", "10")
+        .body(http_body_util::Either::Right(Fed(receiver)))
+        .expect("request");
+    let mut sender = sender;
+    let response = deadline(sender.send_request(request))
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    for upload in uploads {
+        upload.abort();
+    }
+    connection.abort();
+    gateway.stop().await;
+}
+
 #[tokio::test]
 async fn a_streamed_body_sent_in_pieces_within_the_deadline_is_forwarded() {
     let upstream = Upstream::start().await;

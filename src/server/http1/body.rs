@@ -5,6 +5,8 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -23,9 +25,13 @@ pub(crate) enum RequestBody {
     Empty,
     /// The whole body, read with the head.
     Full(Option<Bytes>),
-    /// Pieces as [`pump`] reads them; `length` when the client announced it.
+    /// Pieces as [`pump`] reads them; `length` when the client announced it. The body ends
+    /// only where [`pump`] says it read the last byte (`ended`): a pump dropped before that
+    /// (the response was ready first) leaves a body cut off, which reads as an error, never as
+    /// a shorter body that ended.
     Pumped {
         pieces: mpsc::Receiver<io::Result<Bytes>>,
+        ended: Arc<AtomicBool>,
         length: Option<u64>,
         done: bool,
     },
@@ -42,7 +48,12 @@ impl Body for RequestBody {
         match self.get_mut() {
             RequestBody::Empty => Poll::Ready(None),
             RequestBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            RequestBody::Pumped { pieces, done, .. } => {
+            RequestBody::Pumped {
+                pieces,
+                ended,
+                done,
+                ..
+            } => {
                 if *done {
                     return Poll::Ready(None);
                 }
@@ -50,7 +61,11 @@ impl Body for RequestBody {
                     Poll::Ready(Some(piece)) => Poll::Ready(Some(piece.map(Frame::data))),
                     Poll::Ready(None) => {
                         *done = true;
-                        Poll::Ready(None)
+                        if ended.load(Ordering::Acquire) {
+                            Poll::Ready(None)
+                        } else {
+                            Poll::Ready(Some(Err(cut_off())))
+                        }
                     }
                     Poll::Pending => Poll::Pending,
                 }
@@ -90,8 +105,36 @@ pub(super) enum Pumped {
     Unfinished,
 }
 
+/// The error of a body whose pump stopped before its last byte.
+fn cut_off() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "the request body was cut off before its end",
+    )
+}
+
+/// Where [`pump`] sends a body's pieces, and says it read the last one.
+#[derive(Debug)]
+pub(super) struct Feed {
+    sender: mpsc::Sender<io::Result<Bytes>>,
+    ended: Arc<AtomicBool>,
+}
+
 /// What [`pump`] needs for a body still on the wire: where to send it, and how it is framed.
-pub(super) type Pumping = (mpsc::Sender<io::Result<Bytes>>, BodyFraming);
+pub(super) type Pumping = (Feed, BodyFraming);
+
+/// A pumped body, and the feed its pump writes to.
+fn pumped(length: Option<u64>) -> (RequestBody, Feed) {
+    let (sender, pieces) = mpsc::channel(1);
+    let ended = Arc::new(AtomicBool::new(false));
+    let body = RequestBody::Pumped {
+        pieces,
+        ended: Arc::clone(&ended),
+        length,
+        done: false,
+    };
+    (body, Feed { sender, ended })
+}
 
 /// The body of a request whose head is already consumed: taken from `conn`'s buffer when it
 /// is all there, pumped otherwise (the returned receiver half goes into the body).
@@ -108,22 +151,12 @@ pub(super) fn body_for(
             (RequestBody::Full(Some(bytes)), None)
         }
         BodyFraming::Length(length) => {
-            let (sender, pieces) = mpsc::channel(1);
-            let body = RequestBody::Pumped {
-                pieces,
-                length: Some(length),
-                done: false,
-            };
-            (body, Some((sender, framing)))
+            let (body, feed) = pumped(Some(length));
+            (body, Some((feed, framing)))
         }
         BodyFraming::Chunked | BodyFraming::UntilClose => {
-            let (sender, pieces) = mpsc::channel(1);
-            let body = RequestBody::Pumped {
-                pieces,
-                length: None,
-                done: false,
-            };
-            (body, Some((sender, BodyFraming::Chunked)))
+            let (body, feed) = pumped(None);
+            (body, Some((feed, BodyFraming::Chunked)))
         }
     }
 }
@@ -136,7 +169,34 @@ pub(super) fn body_for(
 pub(super) async fn pump<I: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<I>,
     framing: BodyFraming,
-    sender: mpsc::Sender<io::Result<Bytes>>,
+    feed: Feed,
+    expect_continue: bool,
+    limits: &Limits,
+    send_timeout: Duration,
+) -> Pumped {
+    let Feed { sender, ended } = feed;
+    let pumped = pump_pieces(
+        conn,
+        framing,
+        &sender,
+        expect_continue,
+        limits,
+        send_timeout,
+    )
+    .await;
+    if pumped == Pumped::Complete {
+        // Before the sender is dropped: the body reads the channel's close as its end.
+        ended.store(true, Ordering::Release);
+    }
+    drop(sender);
+    pumped
+}
+
+/// [`pump`]'s reading: says how the body ended; [`pump`] marks an end that is one.
+async fn pump_pieces<I: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<I>,
+    framing: BodyFraming,
+    sender: &mpsc::Sender<io::Result<Bytes>>,
     expect_continue: bool,
     limits: &Limits,
     send_timeout: Duration,
@@ -203,5 +263,117 @@ pub(super) async fn pump<I: AsyncRead + AsyncWrite + Unpin>(
             }
             Ok(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    /// The frames of `body` until it ends or fails, and how it stopped.
+    async fn read_all(mut body: RequestBody) -> (Vec<u8>, Option<io::ErrorKind>) {
+        let mut bytes = Vec::new();
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), body.frame()).await {
+                Ok(Some(Ok(frame))) => {
+                    bytes.extend_from_slice(&frame.into_data().unwrap_or_default())
+                }
+                Ok(Some(Err(error))) => return (bytes, Some(error.kind())),
+                Ok(None) => {
+                    assert!(body.is_end_stream());
+                    return (bytes, None);
+                }
+                Err(_) => panic!("the body neither ends nor fails"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_pumped_to_its_end_ends() {
+        let (body, feed) = pumped(Some(5));
+        feed.sender
+            .send(Ok(Bytes::from_static(b"hello")))
+            .await
+            .expect("send");
+        feed.ended.store(true, Ordering::Release);
+        drop(feed);
+        assert_eq!(read_all(body).await, (b"hello".to_vec(), None));
+    }
+
+    /// The pump is dropped when the response is ready before the body ended (an upstream that
+    /// answered early): whatever still reads the body (an HTTP/2 upstream's stream) must see it
+    /// cut off, never a shorter body that ended.
+    #[tokio::test]
+    async fn a_body_whose_pump_stopped_early_reads_as_cut_off() {
+        for length in [Some(10), None] {
+            let (body, feed) = pumped(length);
+            feed.sender
+                .send(Ok(Bytes::from_static(b"hello")))
+                .await
+                .expect("send");
+            drop(feed);
+            let cut = Some(io::ErrorKind::ConnectionAborted);
+            assert_eq!(read_all(body).await, (b"hello".to_vec(), cut), "{length:?}");
+        }
+    }
+
+    fn connection(io: tokio::io::DuplexStream) -> Conn<tokio::io::DuplexStream> {
+        Conn {
+            io,
+            read: bytes::BytesMut::new(),
+            write: Vec::new(),
+            idle: Box::pin(tokio::time::sleep(Duration::from_secs(60))),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_pump_marks_only_a_whole_body_ended() {
+        let limits = Limits::default();
+        let send = Duration::from_secs(1);
+        // Length 10, all of it there: ended.
+        let (client, server) = tokio::io::duplex(1024);
+        let mut conn = connection(server);
+        let (body, feed) = pumped(Some(10));
+        let reading = tokio::spawn(read_all(body));
+        let mut client = client;
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"0123456789")
+            .await
+            .expect("write");
+        let outcome = pump(
+            &mut conn,
+            BodyFraming::Length(10),
+            feed,
+            false,
+            &limits,
+            send,
+        )
+        .await;
+        assert_eq!(outcome, Pumped::Complete);
+        let read = reading.await.expect("join");
+        assert_eq!(read, (b"0123456789".to_vec(), None));
+        // Length 10, the client closes after 4: cut off, never ended.
+        let (client, server) = tokio::io::duplex(1024);
+        let mut conn = connection(server);
+        let (body, feed) = pumped(Some(10));
+        let reading = tokio::spawn(read_all(body));
+        let mut client = client;
+        tokio::io::AsyncWriteExt::write_all(&mut client, b"0123")
+            .await
+            .expect("write");
+        drop(client);
+        let outcome = pump(
+            &mut conn,
+            BodyFraming::Length(10),
+            feed,
+            false,
+            &limits,
+            send,
+        )
+        .await;
+        assert_eq!(outcome, Pumped::ClientGone);
+        let (bytes, error) = reading.await.expect("join");
+        assert_eq!(bytes, b"0123");
+        assert!(error.is_some());
     }
 }

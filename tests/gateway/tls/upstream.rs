@@ -31,6 +31,8 @@ pub struct SeenTls {
     /// The request's `content-length`, if it had one, and the body it carried.
     pub content_length: Option<String>,
     pub body: Bytes,
+    /// The body ended in an error (a reset stream) rather than at its end.
+    pub body_failed: bool,
 }
 
 #[derive(Clone)]
@@ -112,18 +114,30 @@ impl TlsUpstream {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .map(str::to_string);
-        let body = match request.into_body().collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => Bytes::new(),
+        let early = path.starts_with("/x/early");
+        let state = self.clone();
+        // Under `/x/early` the answer goes before the body is read, which is then read to
+        // its end (or its failure) all the same.
+        let reading = async move {
+            let (body, body_failed) = match request.into_body().collect().await {
+                Ok(collected) => (collected.to_bytes(), false),
+                Err(_) => (Bytes::new(), true),
+            };
+            state.seen.lock().expect("lock").push(SeenTls {
+                version,
+                path,
+                sni,
+                client_certificate,
+                content_length,
+                body,
+                body_failed,
+            });
         };
-        self.seen.lock().expect("lock").push(SeenTls {
-            version,
-            path,
-            sni,
-            client_certificate,
-            content_length,
-            body,
-        });
+        if early {
+            tokio::spawn(reading);
+        } else {
+            reading.await;
+        }
         Response::new(Full::new(Bytes::from_static(br#"{"ok":true}"#)))
     }
 

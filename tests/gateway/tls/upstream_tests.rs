@@ -273,3 +273,59 @@ async fn a_body_the_client_fails_on_its_way_to_an_h2_upstream_is_the_clients_err
     assert!(errors.is_empty(), "{errors:?}");
     gateway.stop().await;
 }
+
+/// An HTTP/2 upstream that answers before the request body has ended and goes on reading it:
+/// the gateway stops relaying the body when it relays the answer, and the upstream must see the
+/// body cut off (a reset stream), never a shorter body that ended, whatever the client sends
+/// after.
+#[tokio::test]
+async fn an_h2_upstream_that_answers_early_never_sees_a_cut_body_as_whole() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_ca, leaf, ca_file) = upstream_pki(dir.path(), &["127.0.0.1"]);
+    let upstream = TlsUpstream::start(&leaf, &["h2", "http/1.1"], None).await;
+    let gateway = gateway(&upstream.url(), &key_line("ca_file", &ca_file), "").await;
+    let answer = send(Method::GET, &gateway.url("/x/first"), &[], Vec::new()).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let cases: [(&str, &[u8], &[u8]); 2] = [
+        (
+            "transfer-encoding: chunked",
+            b"5\r\nhello\r\n",
+            b"5\r\nworld\r\n0\r\n\r\n",
+        ),
+        ("content-length: 10", b"hello", b"world"),
+    ];
+    for (framing, first, rest) in cases {
+        let before = upstream.seen().len();
+        let mut stream = deadline(tokio::net::TcpStream::connect(gateway.data))
+            .await
+            .expect("connect");
+        let head = format!("POST /x/early HTTP/1.1\r\nhost: gw\r\n{framing}\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.expect("write head");
+        stream.write_all(first).await.expect("write the first part");
+        let mut status = [0u8; 12];
+        deadline(stream.read_exact(&mut status))
+            .await
+            .expect("the early answer");
+        assert_eq!(&status, b"HTTP/1.1 200", "{framing}");
+        // The rest of the body, promptly, after the answer has started.
+        let _ = stream.write_all(rest).await;
+        let seen = deadline(async {
+            loop {
+                if let Some(seen) = upstream.seen().get(before).cloned() {
+                    return seen;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert_eq!(seen.version, Version::HTTP_2);
+        assert!(
+            seen.body_failed || seen.body.as_ref() == b"helloworld",
+            "{framing}: the upstream took {:?} as the whole body",
+            seen.body
+        );
+    }
+    gateway.stop().await;
+}
