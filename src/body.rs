@@ -118,11 +118,31 @@ enum Source {
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
-impl Source {
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self {
+impl Body for Source {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
             Source::Incoming(incoming) => Pin::new(incoming).poll_frame(cx).map_err(Into::into),
             Source::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Source::Incoming(incoming) => incoming.is_end_stream(),
+            Source::Boxed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Source::Incoming(incoming) => incoming.size_hint(),
+            Source::Boxed(body) => body.size_hint(),
         }
     }
 }
@@ -222,7 +242,7 @@ impl Body for Streamed {
         if this.fault.load(Ordering::Relaxed) != NO_FAULT {
             return Poll::Ready(None);
         }
-        match this.source.poll_frame(cx) {
+        match Pin::new(&mut this.source).poll_frame(cx) {
             Poll::Ready(frame) => {
                 this.patience.received();
                 if let Some(Err(_)) = &frame {
@@ -239,17 +259,12 @@ impl Body for Streamed {
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.source {
-            Source::Incoming(incoming) => incoming.is_end_stream(),
-            Source::Boxed(body) => body.is_end_stream(),
-        }
+        // A body its client failed has ended: nothing more comes from it.
+        self.fault.load(Ordering::Relaxed) != NO_FAULT || self.source.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.source {
-            Source::Incoming(incoming) => incoming.size_hint(),
-            Source::Boxed(body) => body.size_hint(),
-        }
+        self.source.size_hint()
     }
 }
 
@@ -420,29 +435,19 @@ fn exact(bytes: Option<&Bytes>) -> SizeHint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::sync::mpsc;
+    use http_body_util::channel::{Channel, Sender};
 
-    /// A body fed by the test through a channel: pending while it holds nothing.
-    struct Fed(mpsc::UnboundedReceiver<Bytes>);
-
-    impl Body for Fed {
-        type Data = Bytes;
-        type Error = std::io::Error;
-
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-            self.get_mut()
-                .0
-                .poll_recv(cx)
-                .map(|piece| piece.map(|bytes| Ok(Frame::data(bytes))))
-        }
+    /// A streamed body the test feeds; pending while nothing has been fed.
+    fn fed(patience: Duration) -> (Sender<Bytes, std::io::Error>, ForwardBody) {
+        let (sender, body) = Channel::new(1024);
+        (sender, ForwardBody::stream(body, patience))
     }
 
-    fn fed(patience: Duration) -> (mpsc::UnboundedSender<Bytes>, ForwardBody) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        (sender, ForwardBody::stream(Fed(receiver), patience))
+    /// Hands the body one more piece; false once the body is gone.
+    fn feed(sender: &mut Sender<Bytes, std::io::Error>, piece: &'static [u8]) -> bool {
+        sender
+            .try_send(Frame::data(Bytes::from_static(piece)))
+            .is_ok()
     }
 
     /// The next frame, or `None` if none came within `within` (time is paused: the runtime
@@ -457,9 +462,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_client_that_stops_sending_ends_its_body_in_a_timeout() {
-        let (sender, mut body) = fed(Duration::from_secs(10));
+        let (mut sender, mut body) = fed(Duration::from_secs(10));
         let fault = body.client_fault().expect("a streamed body");
-        sender.send(Bytes::from_static(b"part")).expect("send");
+        assert!(feed(&mut sender, b"part"));
         let first = next(&mut body, Duration::from_secs(1)).await;
         assert!(matches!(first, Some(Some(Ok(ref bytes))) if bytes == "part"));
         let started = Instant::now();
@@ -471,7 +476,7 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_secs(10));
         assert_eq!(fault.get(), Some(BodyFault::TimedOut));
         // Nothing more comes from it, even if the client sends again.
-        sender.send(Bytes::from_static(b"late")).expect("send");
+        assert!(feed(&mut sender, b"late"));
         assert!(matches!(
             next(&mut body, Duration::from_secs(1)).await,
             Some(None)
@@ -481,18 +486,18 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn only_the_time_spent_waiting_for_the_client_counts() {
-        let (sender, mut body) = fed(Duration::from_secs(10));
+        let (mut sender, mut body) = fed(Duration::from_secs(10));
         let fault = body.client_fault().expect("a streamed body");
         // Waits 6 s for the first bytes: 4 s of patience left.
         assert!(next(&mut body, Duration::from_secs(6)).await.is_none());
-        sender.send(Bytes::from_static(b"a")).expect("send");
+        assert!(feed(&mut sender, b"a"));
         assert!(matches!(
             next(&mut body, Duration::from_secs(1)).await,
             Some(Some(Ok(_)))
         ));
         // The upstream takes a minute to ask for more: none of it is the client's.
         tokio::time::sleep(Duration::from_secs(60)).await;
-        sender.send(Bytes::from_static(b"b")).expect("send");
+        assert!(feed(&mut sender, b"b"));
         assert!(matches!(
             next(&mut body, Duration::from_secs(1)).await,
             Some(Some(Ok(_)))
@@ -500,7 +505,7 @@ mod tests {
         // 3 s more of waiting is still within the 4 s left...
         assert!(next(&mut body, Duration::from_secs(3)).await.is_none());
         assert_eq!(fault.get(), None);
-        sender.send(Bytes::from_static(b"c")).expect("send");
+        assert!(feed(&mut sender, b"c"));
         assert!(matches!(
             next(&mut body, Duration::from_secs(1)).await,
             Some(Some(Ok(_)))
@@ -514,11 +519,11 @@ mod tests {
     }
 
     /// Sends a byte every 10 ms until the body is dropped.
-    fn trickle(sender: mpsc::UnboundedSender<Bytes>) {
+    fn trickle(mut sender: Sender<Bytes, std::io::Error>) {
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                if sender.send(Bytes::from_static(b"x")).is_err() {
+                if !feed(&mut sender, b"x") {
                     return;
                 }
             }
@@ -545,12 +550,12 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_body_that_ends_within_the_patience_is_relayed_whole() {
-        let (sender, mut body) = fed(Duration::from_secs(1));
+        let (mut sender, mut body) = fed(Duration::from_secs(1));
         let fault = body.client_fault().expect("a streamed body");
         tokio::spawn(async move {
             for _ in 0..50 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
-                sender.send(Bytes::from_static(b"x")).expect("send");
+                assert!(feed(&mut sender, b"x"));
             }
         });
         let mut pieces = 0;

@@ -58,8 +58,8 @@ const SHORT_PATH: usize = 62;
 impl LoggedPath {
     fn of(uri: &Uri) -> LoggedPath {
         let path = uri.path().as_bytes();
-        match (u8::try_from(path.len()), path.len() <= SHORT_PATH) {
-            (Ok(len), true) => {
+        match u8::try_from(path.len()) {
+            Ok(len) if path.len() <= SHORT_PATH => {
                 let mut bytes = [0u8; SHORT_PATH];
                 if let Some(slot) = bytes.get_mut(..path.len()) {
                     slot.copy_from_slice(path);

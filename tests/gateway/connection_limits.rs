@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -139,14 +139,7 @@ async fn http2_client(
     http2::SendRequest<Empty<Bytes>>,
     tokio::task::JoinHandle<Result<(), hyper::Error>>,
 ) {
-    let stream = deadline(TcpStream::connect(gateway.data))
-        .await
-        .expect("connect");
-    let (sender, connection) =
-        deadline(http2::handshake(TokioExecutor::new(), TokioIo::new(stream)))
-            .await
-            .expect("h2 handshake");
-    (sender, tokio::spawn(connection))
+    gateway.http2().await
 }
 
 /// An HTTP/1.1 keep-alive client connection.

@@ -16,7 +16,7 @@ use frames::{answer_frames, zero_window_request};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
@@ -267,15 +267,7 @@ async fn pipelined_http1_requests_behind_unread_responses_are_dropped() {
 
 /// An HTTP/2 prior-knowledge client connection.
 async fn http2_client(gateway: &TestGateway) -> http2::SendRequest<Empty<Bytes>> {
-    let stream = deadline(TcpStream::connect(gateway.data))
-        .await
-        .expect("connect");
-    let (sender, connection) =
-        deadline(http2::handshake(TokioExecutor::new(), TokioIo::new(stream)))
-            .await
-            .expect("h2 handshake");
-    tokio::spawn(connection);
-    sender
+    gateway.http2().await.0
 }
 
 fn get(uri: &str) -> Request<Empty<Bytes>> {

@@ -327,52 +327,36 @@ mod tests {
         }
     }
 
+    /// Pumps a body of `Content-Length: 10` of which the client sends `sent` (then closes,
+    /// with `then_close`), while the body is read as the pipeline reads it: how the pump
+    /// ended, and what the body gave.
+    async fn pump_ten(sent: &[u8], then_close: bool) -> (Pumped, (Vec<u8>, Option<io::ErrorKind>)) {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let mut conn = connection(server);
+        let (body, feed) = pumped(Some(10));
+        let reading = tokio::spawn(read_all(body));
+        tokio::io::AsyncWriteExt::write_all(&mut client, sent)
+            .await
+            .expect("write");
+        if then_close {
+            drop(client);
+        }
+        let limits = Limits::default();
+        let framing = BodyFraming::Length(10);
+        let send = Duration::from_secs(1);
+        let outcome = pump(&mut conn, framing, feed, false, &limits, send).await;
+        (outcome, reading.await.expect("join"))
+    }
+
     #[tokio::test]
     async fn the_pump_marks_only_a_whole_body_ended() {
-        let limits = Limits::default();
-        let send = Duration::from_secs(1);
-        // Length 10, all of it there: ended.
-        let (client, server) = tokio::io::duplex(1024);
-        let mut conn = connection(server);
-        let (body, feed) = pumped(Some(10));
-        let reading = tokio::spawn(read_all(body));
-        let mut client = client;
-        tokio::io::AsyncWriteExt::write_all(&mut client, b"0123456789")
-            .await
-            .expect("write");
-        let outcome = pump(
-            &mut conn,
-            BodyFraming::Length(10),
-            feed,
-            false,
-            &limits,
-            send,
-        )
-        .await;
+        // All ten bytes: ended.
+        let (outcome, read) = pump_ten(b"0123456789", false).await;
         assert_eq!(outcome, Pumped::Complete);
-        let read = reading.await.expect("join");
         assert_eq!(read, (b"0123456789".to_vec(), None));
-        // Length 10, the client closes after 4: cut off, never ended.
-        let (client, server) = tokio::io::duplex(1024);
-        let mut conn = connection(server);
-        let (body, feed) = pumped(Some(10));
-        let reading = tokio::spawn(read_all(body));
-        let mut client = client;
-        tokio::io::AsyncWriteExt::write_all(&mut client, b"0123")
-            .await
-            .expect("write");
-        drop(client);
-        let outcome = pump(
-            &mut conn,
-            BodyFraming::Length(10),
-            feed,
-            false,
-            &limits,
-            send,
-        )
-        .await;
+        // The client closes after four: cut off, never ended.
+        let (outcome, (bytes, error)) = pump_ten(b"0123", true).await;
         assert_eq!(outcome, Pumped::ClientGone);
-        let (bytes, error) = reading.await.expect("join");
         assert_eq!(bytes, b"0123");
         assert!(error.is_some());
     }

@@ -109,6 +109,32 @@ pub fn app_route(extra: &str) -> String {
 }
 
 impl TestGateway {
+    /// An HTTP/2 prior-knowledge connection to the data listener; the spawned task drives it
+    /// (answering pings) until it ends.
+    pub async fn http2<B>(
+        &self,
+    ) -> (
+        hyper::client::conn::http2::SendRequest<B>,
+        tokio::task::JoinHandle<Result<(), hyper::Error>>,
+    )
+    where
+        B: http_body::Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let stream = deadline(tokio::net::TcpStream::connect(self.data))
+            .await
+            .expect("connect");
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let (sender, connection) = deadline(hyper::client::conn::http2::handshake(
+            TokioExecutor::new(),
+            io,
+        ))
+        .await
+        .expect("h2 handshake");
+        (sender, tokio::spawn(connection))
+    }
+
     /// Writes `text` to `gateway.toml` in a fresh directory and starts a gateway on it, with a
     /// manual clock set to the real time.
     pub async fn start(text: &str) -> TestGateway {
@@ -271,6 +297,16 @@ pub async fn send_chunked(
 }
 
 /// Asserts that `answer` is the gateway's own JSON error of SPEC §6 with this status and code.
+/// No upstream error of any kind was counted on any route.
+pub fn assert_no_upstream_error(metrics: &str) {
+    let counted: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("stripe_app_gateway_upstream_errors_total{"))
+        .filter(|line| !line.ends_with(" 0"))
+        .collect();
+    assert!(counted.is_empty(), "{counted:?}");
+}
+
 pub fn assert_error(answer: &Answer, status: u16, code: &str) {
     assert_eq!(
         answer.status,
